@@ -1,0 +1,13 @@
+"""SeeClear (NeurIPS 2024) for BasicSR.
+
+Importing this package registers SeeClear's archs, models, datasets and metrics into
+BasicSR's registries.  The BasicSR 1.4.2 compatibility shims are installed first so that
+``import basicsr`` works with current torchvision.
+"""
+from seeclear_arch import compat
+
+compat.install()
+
+from seeclear_arch import archs, data, diffusion, metrics, models  # noqa: E402,F401
+
+__version__ = '0.1.0'

@@ -1,0 +1,13 @@
+"""``python -m seeclear_arch.test -opt X.yml``: BasicSR's test pipeline with SeeClear registered."""
+import os.path as osp
+
+import seeclear_arch  # noqa: F401  (registers archs, models, datasets, metrics)
+
+
+def main() -> None:
+    from basicsr.test import test_pipeline
+    test_pipeline(osp.abspath(osp.curdir))
+
+
+if __name__ == '__main__':
+    main()

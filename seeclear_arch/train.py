@@ -1,0 +1,13 @@
+"""``python -m seeclear_arch.train -opt X.yml``: BasicSR's training pipeline with SeeClear registered."""
+import os.path as osp
+
+import seeclear_arch  # noqa: F401  (registers archs, models, datasets, metrics)
+
+
+def main() -> None:
+    from basicsr.train import train_pipeline
+    train_pipeline(osp.abspath(osp.curdir))
+
+
+if __name__ == '__main__':
+    main()
