@@ -2,12 +2,15 @@
 
 Importing this package registers SeeClear's archs, models, datasets and metrics into
 BasicSR's registries.  The BasicSR 1.4.2 compatibility shims are installed first so that
-``import basicsr`` works with current torchvision.
+``import basicsr`` works with current torchvision; once basicsr is imported, its CPU / registry
+workarounds are patched in (``seeclear_arch.compat``).
 """
 from seeclear_arch import compat
 
 compat.install()
 
 from seeclear_arch import archs, data, diffusion, metrics, models  # noqa: E402,F401
+
+compat.patch_basicsr()
 
 __version__ = '0.1.0'

@@ -1,0 +1,318 @@
+"""SeeClearNet: the Pixel Condenser with InCAM and CaTeGory, driven by a Semantic Distiller
+(paper Sec. 3, App. C, Fig. 8, Algorithm 1). Denoiser contract: ``seeclear_arch.archs.denoiser``."""
+import copy
+from dataclasses import dataclass
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+import torch
+import torch.nn.functional as F
+from basicsr.archs import build_network
+from basicsr.utils.registry import ARCH_REGISTRY
+from torch import nn
+
+from seeclear_arch.archs.blocks import CondenserUnit, group_norm, timestep_embedding
+from seeclear_arch.archs.category import CaTeGoryMemory, CaTeGoryQuery, Memory
+from seeclear_arch.archs.denoiser import ClipDenoiser
+from seeclear_arch.archs.incam import ClipTokens, InstanceActivation, MultiFrameAttention, SemanticModulation
+from seeclear_arch.archs.wavelet import (
+    ConvDownsample,
+    ConvUpsample,
+    WaveletDownsample,
+    WaveletUpsample,
+    dwt_to_channels,
+    idwt_from_channels,
+)
+from seeclear_arch.archs.window import pad_image
+
+
+def num_heads_for(ch: int, head_dim: int) -> int:
+    """The largest head count <= ch // head_dim that divides ``ch`` (at least 1)."""
+    return max(h for h in range(1, max(1, ch // head_dim) + 1) if ch % h == 0)
+
+
+class ConditionDown(nn.Module):
+    """One step of the LR-condition chain: all four Haar bands (pixel-unshuffle without DWT) -> conv -> SiLU."""
+
+    def __init__(self, in_ch: int, out_ch: int, use_dwt: bool):
+        super().__init__()
+        self.use_dwt = use_dwt
+        self.conv = nn.Conv2d(4 * in_ch, out_ch, 3, 1, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        bands = dwt_to_channels(x, 1) if self.use_dwt else F.pixel_unshuffle(x, 2)  # (N, 4C, H/2, W/2)
+        return F.silu(self.conv(bands))
+
+
+@dataclass
+class SemanticCondition:
+    """What :meth:`SeeClearNet.encode_condition` returns for a clip of B x m frames."""
+
+    tokens: torch.Tensor  # (B*m, k, token_dim) frame tokens O_i, projected to the net's token_dim
+    seg: torch.Tensor  # (B*m, seg_dim, h', w') segmentation features P_i
+    clip_tokens: Optional[torch.Tensor]  # (B, num_clip_tokens, token_dim) O_c, or None
+
+
+@dataclass
+class LevelInputs:
+    """Per-forward inputs shared by the middle and decoder levels."""
+
+    temb: torch.Tensor  # (B*m, time_dim)
+    frames: int
+    cond: Optional[SemanticCondition]
+    seg: Optional[torch.Tensor]  # (B*m, seg_dim, H1, W1) on the padded level-1 grid
+
+
+class SemanticLevel(nn.Module):
+    """A middle block or decoder level: [SemanticModulation] -> [InstanceActivation] -> [MFSA] -> units,
+    then (decoder only, called by the net) the CaTeGory query. Bracketed parts follow the switches."""
+
+    def __init__(self, ch: int, num_heads: int, num_units: int, opt: Dict[str, Any]):
+        super().__init__()
+        self.semantic = SemanticModulation(ch, opt['seg_dim'], opt['token_dim'], num_heads) \
+            if opt['use_semantic'] else None
+        self.incam = InstanceActivation(ch, opt['token_dim'], num_heads) if opt['use_incam'] else None
+        self.mfsa = MultiFrameAttention(ch, num_heads, opt['mfsa_window']) if opt['use_mfsa'] else None
+        self.units = nn.ModuleList(CondenserUnit(ch, opt['time_dim'], num_heads, opt['window_size'],
+                                                 opt['ffn_ratio']) for _ in range(num_units))
+        self.category = CaTeGoryQuery(ch, opt['token_dim'], opt['memory_dim'], num_heads) \
+            if opt['use_category'] and opt['decoder'] else None
+
+    def forward(self, x: torch.Tensor, inputs: LevelInputs) -> torch.Tensor:
+        cond = inputs.cond
+        if self.semantic is not None:
+            x = self.semantic(x, inputs.seg, cond.tokens)
+        if self.incam is not None:
+            x = self.incam(x, cond.clip_tokens.repeat_interleave(inputs.frames, dim=0))
+        if self.mfsa is not None:
+            x = self.mfsa(x, inputs.frames)
+        for unit in self.units:
+            x = unit(x, inputs.temb)
+        return x
+
+
+@ARCH_REGISTRY.register()
+class SeeClearNet(ClipDenoiser):
+    """SeeClear's denoiser: Pixel Condenser U-Net in the wavelet domain with InCAM and CaTeGory.
+
+    Data flow (Alg. 1): ``x_t`` and ``y`` -> k-level Haar packet (``wavelet_levels``, 2 -> LR size when the
+    SR scale is 4) -> concatenated on channels with the LR frames -> conv -> 4 encoder levels (each
+    ``num_units`` basic units; a wavelet downsample after levels 1-3 sends the low band down and the high
+    bands to the skip; a parallel wavelet-downsample chain over the LR frames is re-injected at levels
+    2-4) -> 3 middle blocks -> 4 decoder levels (wavelet upsample with the skip's high bands before
+    levels 2-4) -> conv -> inverse DWT -> ``+ y``. Middle blocks and decoder levels carry InCAM
+    (semantic modulation + cross-attention to ``O_i``, ``O_c`` activation, MFSA); each decoder level then
+    queries CaTeGory. Frames of any size are padded (``pad_mode``) to a multiple of
+    ``2^(wavelet_levels + 3)`` and cropped back; attention windows pad and mask internally.
+
+    ``use_dwt=False`` (Table 2 row 6): pixel-unshuffle/shuffle replaces the k-level DWT/IDWT (same size,
+    so the U-Net cost is unchanged and only the wavelet basis is ablated) and strided pixel-unshuffle
+    convs with full-feature concatenation skips replace the wavelet down/upsamples.
+
+    Sizes (the paper gives none). Defaults are the ``seeclear_paper`` configuration: num_feat 112 with
+    multipliers (1, 2, 3, 4) (112/224/336/448 channels) and 2 units per level give 171.5M parameters
+    without the distiller (backbone 132.0M, InCAM 36.4M with 256-channel Mask2Former seg features,
+    CaTeGory 3.0M), so that with the Swin-T Mask2Former distiller (68.7M) the total is 240.2M, near the
+    paper's 229.23M (measured with
+    ``scripts/count_params.py -opt options/arch/seeclear_paper.yml --random-distiller``). 28-channel heads
+    (4/8/12/16 heads; Restormer/Swin use 24-32); 8x8 windows as in Swin/PSRT; 16 clip tokens (the
+    distiller's k); J = 64 memory items of 256-d.
+
+    Args:
+        num_in_ch: image channels. Default 3.
+        num_feat: width of encoder level 1. Default 112.
+        channel_mult: width multipliers of the 4 levels. Default (1, 2, 3, 4).
+        num_units: basic units per encoder level (decoder levels mirror them). Default (2, 2, 2, 2).
+        num_middle_blocks: middle blocks. Default 3.
+        head_dim: channels per attention head (heads = the largest divisor of the width <= width /
+            head_dim). Default 28.
+        window_size: spatial window of the window self-attention. Default 8.
+        mfsa_window: spatial side of MFSA's (m, w, w) windows. Default 8.
+        ffn_ratio: hidden ratio of the attention blocks' feed-forward. Default 2.0.
+        wavelet_levels: k of the input/output Haar packet. Default 2.
+        token_dim: width of frame/clip tokens inside the net. Default 256.
+        num_clip_tokens: learned queries O_hat of the instance decoder. Default 16.
+        clip_encoder_layers, clip_decoder_layers: depth of Enc and Dec (Eq. 14). Default 2, 2.
+        memory_size: CaTeGory items J. Default 64.
+        memory_dim: CaTeGory width. Default 256.
+        memory_pool: decoder features are pooled to memory_pool^2 tokens per frame for M. Default 4.
+        distiller: yml dict of the Semantic Distiller (built with ``build_network``). Default
+            ``{'type': 'SeeClearLightDistiller'}``.
+        freeze_distiller: freeze a trainable distiller. Default False (pretrained ones freeze themselves).
+        use_dwt, use_semantic, use_mfsa, use_incam, use_category: ablation switches of Table 2; all True
+            (the full model). ``use_incam``/``use_category`` need ``use_semantic``.
+        pad_mode: 'reflect' or 'replicate' frame padding. Default 'reflect'.
+    """
+
+    # parameter-name fragments per component, for ``count_parameters_by_component``; the rest is the
+    # Pixel Condenser backbone
+    COMPONENTS = {
+        'distiller': ('.distiller.',),
+        'incam': ('.semantic.', '.incam.', '.mfsa.', '.clip_tokens.', '.token_proj.'),
+        'category': ('.memory.', '.category.'),
+    }
+
+    def __init__(self, num_in_ch: int = 3, num_feat: int = 112, channel_mult: Sequence[int] = (1, 2, 3, 4),
+                 num_units: Sequence[int] = (2, 2, 2, 2), num_middle_blocks: int = 3, head_dim: int = 28,
+                 window_size: int = 8, mfsa_window: int = 8, ffn_ratio: float = 2.0, wavelet_levels: int = 2,
+                 token_dim: int = 256, num_clip_tokens: int = 16, clip_encoder_layers: int = 2,
+                 clip_decoder_layers: int = 2, memory_size: int = 64, memory_dim: int = 256, memory_pool: int = 4,
+                 distiller: Optional[Dict[str, Any]] = None, freeze_distiller: bool = False, use_dwt: bool = True,
+                 use_semantic: bool = True, use_mfsa: bool = True, use_incam: bool = True,
+                 use_category: bool = True, pad_mode: str = 'reflect'):
+        super().__init__()
+        if (use_incam or use_category) and not use_semantic:
+            raise ValueError('use_incam and use_category need use_semantic=True (they use the distiller tokens)')
+        if len(channel_mult) != 4 or len(num_units) != 4:
+            raise ValueError('channel_mult and num_units need one entry per level (4)')
+        self.wavelet_levels, self.use_dwt, self.pad_mode = wavelet_levels, use_dwt, pad_mode
+        self.num_feat = num_feat
+        self.chs = [num_feat * mult for mult in channel_mult]
+        heads = [num_heads_for(ch, head_dim) for ch in self.chs]
+        self.time_dim = 4 * num_feat
+        self._unit_opt = dict(time_dim=self.time_dim, window_size=window_size, ffn_ratio=ffn_ratio)
+        self.time_mlp = nn.Sequential(nn.Linear(num_feat, self.time_dim), nn.SiLU(),
+                                      nn.Linear(self.time_dim, self.time_dim))
+        self._build_semantics(distiller, freeze_distiller, use_semantic, token_dim, num_clip_tokens, heads[-1],
+                              clip_encoder_layers, clip_decoder_layers, use_incam or use_category)
+        opt = dict(seg_dim=self.seg_dim, token_dim=token_dim, use_semantic=use_semantic, use_incam=use_incam,
+                   use_mfsa=use_mfsa, use_category=use_category, mfsa_window=mfsa_window,
+                   memory_dim=memory_dim, **self._unit_opt)
+        self._build_encoder(num_in_ch, num_units, heads)
+        self.middle = nn.ModuleList(SemanticLevel(self.chs[3], heads[3], 1, {**opt, 'decoder': False})
+                                    for _ in range(num_middle_blocks))
+        self._build_decoder(num_in_ch, num_units, heads, {**opt, 'decoder': True})
+        self.memory = CaTeGoryMemory(memory_size, memory_dim, self.chs[::-1], num_heads_for(memory_dim, head_dim),
+                                     memory_pool) if use_category else None
+        self._last_memory: Optional[Memory] = None
+
+    # ----------------------------------------------------------------------------------------------- build
+    def _build_semantics(self, distiller: Optional[Dict[str, Any]], freeze: bool, use_semantic: bool,
+                         token_dim: int, num_clip_tokens: int, num_heads: int, enc_layers: int, dec_layers: int,
+                         use_clip_tokens: bool) -> None:
+        self.distiller, self.token_proj, self.clip_tokens, self.seg_dim = None, None, None, 0
+        if not use_semantic:
+            return
+        self.distiller = build_network(copy.deepcopy(distiller or {'type': 'SeeClearLightDistiller'}))
+        if freeze:
+            self.distiller.freeze()
+        self.seg_dim = self.distiller.seg_dim
+        self.token_proj = nn.Linear(self.distiller.token_dim, token_dim)
+        if use_clip_tokens:
+            self.clip_tokens = ClipTokens(token_dim, num_clip_tokens, num_heads_for(token_dim, 32), enc_layers,
+                                          dec_layers)
+
+    def _units(self, ch: int, num_heads: int, num: int) -> nn.ModuleList:
+        opt = self._unit_opt
+        return nn.ModuleList(CondenserUnit(ch, opt['time_dim'], num_heads, opt['window_size'], opt['ffn_ratio'])
+                             for _ in range(num))
+
+    def _build_encoder(self, num_in_ch: int, num_units: Sequence[int], heads: Sequence[int]) -> None:
+        band_ch = num_in_ch * 4 ** self.wavelet_levels
+        self.head = nn.Conv2d(2 * band_ch + num_in_ch, self.chs[0], 3, 1, 1)  # [x_t bands, y bands, lq]
+        down = WaveletDownsample if self.use_dwt else ConvDownsample
+        self.encoder = nn.ModuleList(self._units(ch, h, n) for ch, h, n in zip(self.chs, heads, num_units))
+        self.downs = nn.ModuleList(down(self.chs[i], self.chs[i + 1]) for i in range(3))
+        self.lq_downs = nn.ModuleList(ConditionDown(num_in_ch if i == 0 else self.chs[i], self.chs[i + 1],
+                                                    self.use_dwt) for i in range(3))
+        self.lq_fuse = nn.ModuleList(nn.Conv2d(2 * self.chs[i + 1], self.chs[i + 1], 1) for i in range(3))
+
+    def _build_decoder(self, num_in_ch: int, num_units: Sequence[int], heads: Sequence[int],
+                       opt: Dict[str, Any]) -> None:
+        up = WaveletUpsample if self.use_dwt else ConvUpsample
+        self.decoder = nn.ModuleList(SemanticLevel(self.chs[i], heads[i], num_units[i], opt) for i in (3, 2, 1, 0))
+        self.ups = nn.ModuleList(up(self.chs[i + 1], self.chs[i]) for i in (2, 1, 0))
+        self.tail = nn.Sequential(group_norm(self.chs[0]), nn.SiLU(),
+                                  nn.Conv2d(self.chs[0], num_in_ch * 4 ** self.wavelet_levels, 3, 1, 1))
+
+    # ------------------------------------------------------------------------------------- per-clip hooks
+    def encode_condition(self, lq: torch.Tensor, y: torch.Tensor) -> Optional[SemanticCondition]:
+        """Run the distiller once on the clip's LR frames (B, m, 3, h, w); ``y`` is unused."""
+        if self.distiller is None:
+            return None
+        b, m = lq.shape[:2]
+        with torch.set_grad_enabled(torch.is_grad_enabled() and self.distiller.trainable):
+            tokens, seg = self.distiller(lq.flatten(0, 1))  # (B*m, k, d_dist), (B*m, seg_dim, h', w')
+        tokens = self.token_proj(tokens)  # (B*m, k, token_dim)
+        clip = self.clip_tokens(tokens.unflatten(0, (b, m))) if self.clip_tokens is not None else None
+        return SemanticCondition(tokens, seg, clip)
+
+    def end_clip(self) -> None:
+        """After a clip's final step at inference: carry the memory built from its features (Alg. 1 l. 44)."""
+        if self.memory is not None and self._last_memory is not None:
+            self.memory.state = self._last_memory
+
+    def reset_memory(self) -> None:
+        """Between sequences: restart CaTeGory from the learned parameters."""
+        if self.memory is not None:
+            self.memory.state = None
+        self._last_memory = None
+
+    # -------------------------------------------------------------------------------------------- forward
+    def forward(self, x_t: torch.Tensor, y: torch.Tensor, lq: torch.Tensor, t: torch.Tensor,
+                cond: Optional[SemanticCondition] = None) -> torch.Tensor:
+        b, m, c, h, w = x_t.shape
+        if cond is None and self.distiller is not None:
+            cond = self.encode_condition(lq, y)
+        multiple = 2 ** (self.wavelet_levels + 3)
+        x, _ = pad_image(torch.cat([x_t, y], dim=2).flatten(0, 1), multiple, self.pad_mode)  # (B*m, 2C, Hp, Wp)
+        level_size = (x.shape[-2] >> self.wavelet_levels, x.shape[-1] >> self.wavelet_levels)
+        lq1 = self._to_level_grid(lq.flatten(0, 1), (h, w), level_size)  # (B*m, C, H1, W1)
+        temb = self.time_mlp(timestep_embedding(t, self.num_feat))
+        inputs = LevelInputs(temb.repeat_interleave(m, dim=0), m, cond,
+                             None if cond is None else self._to_level_grid(cond.seg, (h, w), level_size))
+        feat = self.head(torch.cat([self._analysis(x), lq1], dim=1))
+        feat, skips = self._encode(feat, lq1, inputs)
+        for block in self.middle:
+            feat = block(feat, inputs)
+        feat = self._decode(feat, skips, inputs)
+        out = self._synthesis(self.tail(feat))[..., :h, :w]  # (B*m, C, H, W)
+        return y + out.view(b, m, c, h, w)
+
+    def _analysis(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, C, H, W) -> (N, C * 4^k, H / 2^k, W / 2^k): Haar packet or pixel-unshuffle."""
+        if self.use_dwt:
+            return dwt_to_channels(x, self.wavelet_levels)
+        return F.pixel_unshuffle(x, 2 ** self.wavelet_levels)
+
+    def _synthesis(self, x: torch.Tensor) -> torch.Tensor:
+        if self.use_dwt:
+            return idwt_from_channels(x, self.wavelet_levels)
+        return F.pixel_shuffle(x, 2 ** self.wavelet_levels)
+
+    def _to_level_grid(self, x: torch.Tensor, hr_size: Tuple[int, int], size: Tuple[int, int]) -> torch.Tensor:
+        """Map LR-aligned maps (N, C, h, w) onto the padded level-1 grid ``size``: resize to the unpadded
+        extent ``hr_size / 2^k`` (no-op when the SR scale is 2^k), then pad like the frames."""
+        extent = tuple(max(1, round(s / 2 ** self.wavelet_levels)) for s in hr_size)
+        if tuple(x.shape[-2:]) != extent:
+            x = F.interpolate(x, size=extent, mode='bilinear', align_corners=False)
+        pad_h, pad_w = size[0] - extent[0], size[1] - extent[1]
+        mode = self.pad_mode if pad_h < extent[0] and pad_w < extent[1] else 'replicate'
+        return F.pad(x, (0, pad_w, 0, pad_h), mode=mode) if pad_h or pad_w else x
+
+    def _encode(self, feat: torch.Tensor, lq: torch.Tensor,
+                inputs: LevelInputs) -> Tuple[torch.Tensor, List[torch.Tensor]]:
+        skips = []
+        for i, units in enumerate(self.encoder):
+            if i > 0:
+                feat, skip = self.downs[i - 1](feat)
+                lq = self.lq_downs[i - 1](lq)  # the parallel LR-condition chain
+                feat = self.lq_fuse[i - 1](torch.cat([feat, lq], dim=1))
+                skips.append(skip)
+            for unit in units:
+                feat = unit(feat, inputs.temb)
+        return feat, skips
+
+    def _decode(self, feat: torch.Tensor, skips: List[torch.Tensor], inputs: LevelInputs) -> torch.Tensor:
+        memory = None if self.memory is None else self.memory.initial(feat.shape[0] // inputs.frames)
+        pooled = []
+        for k, level in enumerate(self.decoder):
+            if k > 0:
+                feat = self.ups[k - 1](feat, skips.pop())
+            feat = level(feat, inputs)
+            if level.category is not None:
+                pooled.append(self.memory.pool(feat, k, inputs.frames))
+                level_memory = self.memory(memory, pooled)  # M over levels 1..k (Eqs. 16-18)
+                feat = level.category(feat, inputs.cond.clip_tokens, level_memory)
+        if self.memory is not None and not self.training:
+            self._last_memory = tuple(x.detach() for x in level_memory)
+        return feat

@@ -1,0 +1,180 @@
+"""Shared clip sampler for the REDS and Vimeo-90K training datasets.
+
+Every window of ``num_frame`` consecutive frames of every clip in the meta info file is one item
+(a clip of ``n`` frames gives ``n - num_frame + 1`` items).  An item is read through BasicSR's
+``FileClient`` (``io_backend: {type: disk}`` reads ``<root>/<clip>/<frame>.<filename_ext>``, ``{type: lmdb}``
+reads key ``<clip>/<frame>`` from ``dataroot_lq`` / ``dataroot_gt`` made by ``scripts/create_lmdb.py``),
+cropped at the same place in every frame, augmented identically across frames, and returned as
+
+- ``lq``: ``(num_frame, 3, h, w)`` float32 RGB in [0, 1],
+- ``gt``: ``(num_frame, 3, scale*h, scale*w)``, every frame supervised,
+- ``key``: ``'<clip>/<first frame>'`` (the first frame in file order, also when reversed).
+
+Options shared by subclasses (defaults in brackets):
+    dataroot_gt, dataroot_lq (str): frame roots or LMDB folders.
+    meta_info_file (str): clips to use, see ``meta_info.py``.
+    io_backend (dict): ``{type: disk}`` [disk] or ``{type: lmdb}``.
+    num_frame (int) [5]: frames per clip.
+    gt_size (int | None) [None]: GT crop size (multiple of ``scale``); None keeps whole frames.
+    scale (int) [4]: set by BasicSR from the experiment's ``scale``.
+    use_hflip, use_rot (bool) [False]: BasicSR's ``augment`` (flip; vertical flip + transpose).
+    use_temporal_reverse (bool) [False]: reverse the frame order with probability 0.5.
+    filename_ext (str) [png]: frame file extension for the disk backend.
+    non_rgb_frames ('convert' | 'error') ['convert']: see ``frame_io``.
+    verify_files (bool) [True]: at start-up, check that every clip folder (disk) or key (lmdb, from the
+        LMDB's meta_info.txt) listed in the meta info file exists for both LQ and GT.
+"""
+import copy
+import random
+from os import path as osp
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+from basicsr.data.transforms import augment, paired_random_crop
+from basicsr.utils import FileClient
+from torch.utils import data
+
+from seeclear_arch.data.frame_io import (
+    check_root,
+    check_sequence,
+    decode_frame,
+    frames_to_tensor,
+    list_frames,
+)
+from seeclear_arch.data.meta_info import ClipMeta, read_meta_info
+
+
+class SeeClearClipDataset(data.Dataset):
+    """Base class: subclasses define ``frame_name`` and may filter clips with ``keep_clip``."""
+
+    #: frame count assumed for meta info lines that give only the clip name (None: required)
+    default_num_frames: Optional[int] = None
+
+    def __init__(self, opt: dict):
+        super().__init__()
+        self.opt = copy.deepcopy(opt)
+        self.scale = int(self.opt.get('scale', 4))
+        self.num_frame = int(self.opt.get('num_frame', 5))
+        self.gt_size = self.opt.get('gt_size')
+        self.non_rgb = self.opt.get('non_rgb_frames', 'convert')
+        self.ext = self.opt.get('filename_ext', 'png')
+        self.backend = dict(self.opt.get('io_backend') or {'type': 'disk'})
+        self.is_lmdb = self.backend.get('type') == 'lmdb'
+        self.gt_root = check_root(self.opt.get('dataroot_gt'), 'dataroot_gt', self.backend.get('type'))
+        self.lq_root = check_root(self.opt.get('dataroot_lq'), 'dataroot_lq', self.backend.get('type'))
+        self._check_options()
+        self.meta_file = self.opt.get('meta_info_file')
+        clips = read_meta_info(self.meta_file, default_num_frames=self.default_num_frames)
+        self.clips = [c for c in clips if self.keep_clip(c.name)]
+        self._check_clips()
+        self.samples = [(c, s) for c in self.clips for s in range(c.num_frames - self.num_frame + 1)]
+        self.file_client = None
+
+    # ----------------------------------------------------------------- hooks
+    def frame_name(self, index: int) -> str:
+        """File stem (disk) or key suffix (lmdb) of frame ``index`` (0-based) of a clip."""
+        raise NotImplementedError
+
+    def keep_clip(self, name: str) -> bool:
+        """Whether a clip of the meta info file is used (e.g. not held out for validation)."""
+        return True
+
+    # ------------------------------------------------------------ validation
+    def _check_options(self) -> None:
+        if self.num_frame < 1:
+            raise ValueError(f'Option `num_frame` must be >= 1, got {self.num_frame}.')
+        if self.gt_size is not None and int(self.gt_size) % self.scale:
+            raise ValueError(f'Option `gt_size` ({self.gt_size}) must be a multiple of `scale` ({self.scale}).')
+        if self.backend.get('type') not in ('disk', 'lmdb'):
+            raise ValueError(f"Option `io_backend.type` must be 'disk' or 'lmdb', got {self.backend.get('type')!r}.")
+
+    def _check_clips(self) -> None:
+        if not self.clips:
+            raise ValueError(f'No clip left to train on: meta info file {self.meta_file} lists none '
+                             f'outside the held-out validation clips.')
+        for clip in self.clips:
+            if clip.num_frames < self.num_frame:
+                raise ValueError(f'Clip {clip.name} has {clip.num_frames} frames (meta info file {self.meta_file}), '
+                                 f'fewer than num_frame={self.num_frame}; remove it or lower num_frame.')
+        if self.opt.get('verify_files', True):
+            (self._verify_lmdb if self.is_lmdb else self._verify_disk)()
+
+    def _expected_names(self, clip: ClipMeta) -> List[str]:
+        return [self.frame_name(i) for i in range(clip.num_frames)]
+
+    def _verify_disk(self) -> None:
+        for clip in self.clips:
+            found = {}
+            for kind, root in (('LQ', self.lq_root), ('GT', self.gt_root)):
+                folder = osp.join(root, clip.name)
+                found[kind] = set(list_frames(folder, f'{kind} clip folder'))
+                wanted = [f'{n}.{self.ext}' for n in self._expected_names(clip)]
+                missing = [n for n in wanted if n not in found[kind]]
+                if missing:
+                    raise FileNotFoundError(
+                        f'{kind} clip folder {folder} has {len(found[kind])} frames but meta info file '
+                        f'{self.meta_file} lists {clip.num_frames}; missing e.g. {", ".join(missing[:3])}.')
+
+    def _verify_lmdb(self) -> None:
+        for kind, root in (('LQ', self.lq_root), ('GT', self.gt_root)):
+            meta = osp.join(root, 'meta_info.txt')
+            if not osp.isfile(meta):
+                continue  # not made by BasicSR's lmdb_util: missing keys are reported when read
+            with open(meta, 'r', encoding='utf-8') as f:
+                keys = {osp.splitext(line.split(' ')[0])[0] for line in f}
+            for clip in self.clips:
+                missing = [f'{clip.name}/{n}' for n in self._expected_names(clip) if f'{clip.name}/{n}' not in keys]
+                if missing:
+                    raise KeyError(f'{kind} LMDB {root} lacks {len(missing)} key(s) of clip {clip.name} listed in '
+                                   f'{self.meta_file}, e.g. {", ".join(missing[:3])}.')
+
+    # --------------------------------------------------------------- reading
+    def _client(self) -> FileClient:
+        if self.file_client is None:
+            kwargs = {k: v for k, v in self.backend.items() if k != 'type'}
+            if self.is_lmdb:
+                kwargs.update(db_paths=[self.lq_root, self.gt_root], client_keys=['lq', 'gt'])
+            self.file_client = FileClient(self.backend['type'], **kwargs)
+        return self.file_client
+
+    def _location(self, kind: str, clip: str, frame: str) -> str:
+        if self.is_lmdb:
+            return f'{clip}/{frame}'
+        return osp.join(self.lq_root if kind == 'lq' else self.gt_root, clip, f'{frame}.{self.ext}')
+
+    def _read(self, kind: str, clip: str, frame: str) -> Tuple[np.ndarray, str]:
+        location = self._location(kind, clip, frame)
+        name = f'{kind.upper()} LMDB key {location} in {self.lq_root if kind == "lq" else self.gt_root}' \
+            if self.is_lmdb else location
+        try:
+            content = self._client().get(location, kind)
+        except FileNotFoundError as err:
+            raise FileNotFoundError(f'Frame file {location} does not exist.') from err
+        return decode_frame(content, name, self.non_rgb), name
+
+    def _read_clip(self, clip: str, frames: Sequence[str]) -> Tuple[List[np.ndarray], List[np.ndarray]]:
+        lqs, lq_names = zip(*(self._read('lq', clip, f) for f in frames))
+        gts, gt_names = zip(*(self._read('gt', clip, f) for f in frames))
+        check_sequence(lqs, gts, self.scale, lq_names, gt_names)
+        return list(lqs), list(gts)
+
+    # ------------------------------------------------------------- sampling
+    def _crop(self, lqs: List[np.ndarray], gts: List[np.ndarray], key: str) -> Tuple[list, list]:
+        if self.gt_size is None:
+            return lqs, gts
+        gts, lqs = paired_random_crop(gts, lqs, int(self.gt_size), self.scale, key)
+        return (lqs if isinstance(lqs, list) else [lqs]), (gts if isinstance(gts, list) else [gts])
+
+    def __getitem__(self, index: int) -> Dict[str, object]:
+        clip, start = self.samples[index]
+        frames = [self.frame_name(i) for i in range(start, start + self.num_frame)]
+        key = f'{clip.name}/{frames[0]}'
+        if self.opt.get('use_temporal_reverse', False) and random.random() < 0.5:
+            frames.reverse()
+        lqs, gts = self._crop(*self._read_clip(clip.name, frames), key)
+        imgs = augment(lqs + gts, self.opt.get('use_hflip', False), self.opt.get('use_rot', False))
+        m = len(lqs)
+        return {'lq': frames_to_tensor(imgs[:m]), 'gt': frames_to_tensor(imgs[m:]), 'key': key}
+
+    def __len__(self) -> int:
+        return len(self.samples)

@@ -1,0 +1,100 @@
+"""Shared pieces of the VGG-based metrics (LPIPS, DISTS): offline VGG16 trunk, network cache, image conversion.
+
+Trunk weights are never downloaded. They are looked up, in order, at
+``trunk_path`` (metric option), ``$SEECLEAR_VGG16_PATH``, then torchvision's own cache
+``torch.hub.get_dir()/checkpoints/vgg16-397923af.pth`` (where ``torchvision.models.vgg16(weights='IMAGENET1K_V1')``
+stores it). Either a full torchvision VGG16 state dict (``features.*`` keys) or a features-only one is accepted.
+A missing file raises ``FileNotFoundError`` naming the file. ``random_trunk=True`` is a test-only opt-in.
+"""
+import os
+from typing import Callable, Dict, Hashable, Optional, Tuple, Union
+
+import numpy as np
+import torch
+from basicsr.metrics.metric_util import reorder_image
+from torch import nn
+from torchvision.models.vgg import cfgs, make_layers
+
+VGG16_FILE = 'vgg16-397923af.pth'
+VGG16_URL = f'https://download.pytorch.org/models/{VGG16_FILE}'
+TRUNK_ENV_VAR = 'SEECLEAR_VGG16_PATH'
+
+_NETWORKS: Dict[Tuple[Hashable, ...], nn.Module] = {}
+
+
+def default_trunk_path() -> str:
+    """torchvision's cache location of the ImageNet VGG16 checkpoint."""
+    return os.path.join(torch.hub.get_dir(), 'checkpoints', VGG16_FILE)
+
+
+def resolve_trunk_path(trunk_path: Optional[str] = None) -> str:
+    """Absolute path of the VGG16 checkpoint; raises ``FileNotFoundError`` with instructions when missing."""
+    path = trunk_path or os.environ.get(TRUNK_ENV_VAR) or default_trunk_path()
+    path = os.path.abspath(os.path.expanduser(path))
+    if not os.path.isfile(path):
+        raise FileNotFoundError(
+            f'VGG16 trunk weights for LPIPS/DISTS not found at {path!r}. Nothing is downloaded at run time: '
+            f'place torchvision\'s ImageNet VGG16 checkpoint {VGG16_FILE!r} ({VGG16_URL}) at '
+            f'{default_trunk_path()!r}, or set ${TRUNK_ENV_VAR}, or give `trunk_path` in the metric options.')
+    return path
+
+
+def build_vgg16_features(trunk_path: Optional[str] = None, random_trunk: bool = False) -> nn.Sequential:
+    """torchvision's VGG16 ``features`` (31 modules), frozen, in eval mode.
+
+    ``random_trunk=True`` (tests only) skips the checkpoint and initialises with seed 0, leaving the global RNG alone.
+    """
+    if random_trunk:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(0)
+            features = make_layers(cfgs['D'])
+    else:
+        state = torch.load(resolve_trunk_path(trunk_path), map_location='cpu', weights_only=True)
+        features = make_layers(cfgs['D'])
+        prefix = 'features.'
+        if any(k.startswith(prefix) for k in state):
+            state = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+        features.load_state_dict(state)
+    return features.eval().requires_grad_(False)
+
+
+def get_network(kind: str, builder: Callable[..., nn.Module], device: Union[str, torch.device] = 'cpu',
+                trunk_path: Optional[str] = None, random_trunk: bool = False) -> nn.Module:
+    """Build ``builder(trunk_path=..., random_trunk=...)`` once per (kind, device, trunk) and reuse it."""
+    device = torch.device(device)
+    trunk_key = 'random' if random_trunk else resolve_trunk_path(trunk_path)
+    key = (kind, str(device), trunk_key)
+    if key not in _NETWORKS:
+        net = builder(trunk_path=None if random_trunk else trunk_key, random_trunk=random_trunk)
+        _NETWORKS[key] = net.to(device).eval().requires_grad_(False)
+    return _NETWORKS[key]
+
+
+def clear_cache() -> None:
+    """Drop every cached metric network (frees memory; tests use it for isolation)."""
+    _NETWORKS.clear()
+
+
+def image_to_tensor(img: np.ndarray, crop_border: int = 0, input_order: str = 'HWC',
+                    device: Union[str, torch.device] = 'cpu') -> torch.Tensor:
+    """BasicSR validation image (BGR, [0, 255], uint8 or float) -> RGB float tensor (1, 3, H, W) in [0, 1]."""
+    if input_order not in ('HWC', 'CHW'):
+        raise ValueError(f'Wrong input_order {input_order}. Supported input_orders are "HWC" and "CHW"')
+    img = reorder_image(np.asarray(img), input_order=input_order)  # (H, W, C)
+    if crop_border != 0:
+        img = img[crop_border:-crop_border, crop_border:-crop_border, ...]
+    if img.shape[2] == 1:
+        img = np.repeat(img, 3, axis=2)
+    rgb = np.ascontiguousarray(img[..., ::-1], dtype=np.float32) / 255.
+    return torch.from_numpy(rgb).permute(2, 0, 1)[None].to(device)  # (1, 3, H, W)
+
+
+def split_stages(features: nn.Sequential, bounds: Tuple[int, ...]) -> nn.ModuleList:
+    """Cut ``features`` at ``bounds``; modules keep their torchvision index as name (state-dict compatible)."""
+    stages = nn.ModuleList()
+    for start, end in zip(bounds[:-1], bounds[1:]):
+        stage = nn.Sequential()
+        for i in range(start, end):
+            stage.add_module(str(i), features[i])
+        stages.append(stage)
+    return stages

@@ -1,0 +1,277 @@
+"""``SeeClearModel``: BasicSR model that trains and samples a clip denoiser with Blurring ResShift.
+
+Network (``network_g``): any ``ARCH_REGISTRY`` entry following the denoiser interface of
+``seeclear_arch.archs.denoiser`` (``x0_hat = net(x_t, y, lq, t, cond=None)`` plus optional per-clip hooks).
+
+Condition ``y`` (HR size): bicubic x``scale`` upsampling of the LR frames (``F.interpolate``, bicubic,
+``align_corners=False``, clamped to [0, 1]); or, for SeeClear* (Algorithm 1, line 1), the output of a frozen
+BasicSR VSR network ``network_base`` (e.g. BasicVSR, EDVR) loaded from ``path.pretrain_network_base``.
+
+Options read by this model (besides BasicSR's ``network_g``, ``path``, ``train.optim_g``, ``train.scheduler``,
+``train.ema_decay``, ``train.pixel_opt``, ``val.metrics``, ``val.val_freq``):
+
+    scale (int) [4]
+    diffusion (dict) [{}]: kwargs of ``BlurringResShift`` (num_timesteps, kappa, power, ...).
+    network_base (dict) [absent]: frozen base VSR network; ``path.pretrain_network_base``,
+        ``path.param_key_base`` [params], ``path.strict_load_base`` [true]. When resuming, list it in
+        ``path.ignore_resume_networks`` (BasicSR would look for ``net_base_<iter>.pth``, which is never saved).
+    base_mode ('sequence' | 'sliding') ['sequence']: ``sequence`` feeds all frames and expects all frames
+        back (BasicVSR, IconVSR, BasicVSR++); ``sliding`` feeds a window of ``network_base.num_frame`` [5]
+        frames per output frame (reflection padding) and expects the centre frame (EDVR, TDAN).
+    train.trainable ('all' | 'memory' | 'all_but_memory') ['all']: training stage, see ``select_trainable``.
+    train.memory_pattern (str) [``MEMORY_PATTERN``]: regex (``re.search`` on parameter names) naming the memory
+        parameters; the default matches SeeClearNet's CaTeGory (``memory.*`` and each level's ``*.category.*``).
+    train.grad_clip (float | None) [None]: max gradient norm.
+    val.num_frame (int) [network_g.num_frame, else datasets.train.num_frame, else 5]: clip length ``m``.
+    val.num_steps (int | None) [None = T]: sampler steps.
+    val.seed (int) [0]: seed of the per-sequence noise generator (same for every sequence and rank).
+    val.save_img (bool), val.suffix (str | None): images go to
+        ``visualization/<dataset>/<folder>/<frame>_<suffix | name | iter>.png`` (VideoBaseModel's naming).
+"""
+from collections import OrderedDict
+from os import path as osp
+from typing import Any, Dict, List, Optional
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from basicsr.archs import build_network
+from basicsr.data.data_util import generate_frame_indices
+from basicsr.metrics import calculate_metric
+from basicsr.models.video_base_model import VideoBaseModel
+from basicsr.utils import get_root_logger, imwrite, tensor2img
+from basicsr.utils.dist_util import get_dist_info
+from basicsr.utils.registry import MODEL_REGISTRY
+from torch import distributed as dist
+from torch import nn
+
+from seeclear_arch.archs.denoiser import call_hook
+from seeclear_arch.data.video_test_dataset import frame_names_from_batch
+from seeclear_arch.diffusion import BlurringResShift
+from seeclear_arch.metrics.temporal_metric import is_per_sequence
+from seeclear_arch.models.clip_utils import select_trainable, split_clips
+
+MEMORY_PATTERN = r'(^|\.)(memory|category)\.'
+
+
+def bicubic_upsample(lq: torch.Tensor, scale: int) -> torch.Tensor:
+    """``(B, m, C, h, w)`` -> ``(B, m, C, scale*h, scale*w)``, bicubic, clamped to [0, 1]."""
+    b, m = lq.shape[:2]
+    up = F.interpolate(lq.flatten(0, 1), scale_factor=scale, mode='bicubic', align_corners=False)
+    return up.clamp(0, 1).view(b, m, *up.shape[1:])
+
+
+@MODEL_REGISTRY.register()
+class SeeClearModel(VideoBaseModel):
+    """Diffusion VSR model (Sec. 3-4 of the paper); see the module docstring for its options.
+
+    Reuses SRModel's network building, pretrained loading, EMA, losses, optimizer / scheduler set-up and
+    saving, and VideoBaseModel's metric logging. Overrides: ``feed_data``, ``optimize_parameters``,
+    ``test`` (clip-wise sampling of a whole sequence) and the validation loop (whole sequences, per-sequence
+    metrics, frame names; BasicSR's video loops are frame-wise, need GT and allocate on ``'cuda'``).
+    """
+
+    def __init__(self, opt: dict):
+        super().__init__(opt)
+        self.diffusion = BlurringResShift.from_opt(opt.get('diffusion') or {})
+        self.scale = int(opt.get('scale', 4))
+        self.net_base = self._build_base_network()
+        self.num_skipped = 0
+        get_root_logger().info(f'Diffusion: {self.diffusion}')
+
+    # ------------------------------------------------------------------------------------ set-up
+    def model_to_device(self, net: nn.Module) -> nn.Module:
+        """Freeze the stage's untrained parameters before BasicSR wraps ``net_g`` in DDP."""
+        if self.is_train:
+            train_opt = self.opt['train']
+            mode = train_opt.get('trainable', 'all')
+            n, total = select_trainable(net, mode, train_opt.get('memory_pattern', MEMORY_PATTERN))
+            get_root_logger().info(f'train.trainable={mode}: training {n:,d} of {total:,d} parameters.')
+        return super().model_to_device(net)
+
+    def setup_optimizers(self) -> None:
+        """SRModel's, without a warning per frozen parameter and without mutating ``opt``."""
+        optim_opt = dict(self.opt['train']['optim_g'])
+        optim_type = optim_opt.pop('type')
+        params = [p for p in self.net_g.parameters() if p.requires_grad]
+        self.optimizer_g = self.get_optimizer(optim_type, params, **optim_opt)
+        self.optimizers.append(self.optimizer_g)
+
+    def _build_base_network(self) -> Optional[nn.Module]:
+        base_opt = self.opt.get('network_base')
+        if base_opt is None:
+            return None
+        net = build_network(base_opt).to(self.device)
+        path_opt = self.opt['path']
+        load_path = path_opt.get('pretrain_network_base')
+        if load_path is None:
+            get_root_logger().warning('network_base has no path.pretrain_network_base: using random weights.')
+        elif not osp.isfile(load_path):
+            raise FileNotFoundError(f'path.pretrain_network_base: {load_path} does not exist (when resuming, list '
+                                    'network_base in path.ignore_resume_networks).')
+        else:
+            self.load_network(net, load_path, path_opt.get('strict_load_base', True),
+                              path_opt.get('param_key_base', 'params'))
+        return net.eval().requires_grad_(False)
+
+    # ---------------------------------------------------------------------------------- condition
+    def feed_data(self, data: Dict[str, Any]) -> None:
+        self.lq = data['lq'].to(self.device)
+        if data.get('gt') is not None:
+            self.gt = data['gt'].to(self.device)
+
+    @torch.no_grad()
+    def condition(self, lq: torch.Tensor) -> torch.Tensor:
+        """``y`` at HR size for LR frames ``(B, n, C, h, w)``: bicubic or the frozen base network."""
+        if self.net_base is None:
+            return bicubic_upsample(lq, self.scale)
+        if self.opt.get('base_mode', 'sequence') == 'sequence':
+            return self.net_base(lq).clamp(0, 1)
+        window = int(self.opt['network_base'].get('num_frame', 5))
+        n = lq.size(1)
+        frames = [self.net_base(lq[:, generate_frame_indices(i, n, window, 'reflection')]) for i in range(n)]
+        return torch.stack(frames, dim=1).clamp(0, 1)
+
+    # ----------------------------------------------------------------------------------- training
+    def optimize_parameters(self, current_iter: int) -> None:
+        """One step: ``t ~ U{1..T}``, ``u_t ~ q(u_t | x0, y)`` (Eq. 25), Charbonnier on ``x0_hat``, all frames."""
+        self.optimizer_g.zero_grad()
+        y = self.condition(self.lq)
+        t = self.diffusion.sample_t(self.lq.size(0), device=self.device)
+        x_t = self.diffusion.q_sample(self.gt, y, t)
+        self.output = self.net_g(x_t, y, self.lq, t.to(x_t.dtype))
+        l_pix = self.cri_pix(self.output, self.gt)
+        l_pix.backward()
+        if self._step_if_finite(l_pix):
+            if self.ema_decay > 0:
+                self.model_ema(decay=self.ema_decay)
+        loss_dict = OrderedDict(l_pix=l_pix.detach())
+        loss_dict['l_skipped_nonfinite'] = torch.tensor(float(self.num_skipped), device=self.device)
+        self.log_dict = self.reduce_loss_dict(loss_dict)
+
+    def _step_if_finite(self, loss: torch.Tensor) -> bool:
+        """Clip gradients (``train.grad_clip``) and step, unless the loss or gradients are NaN/inf on any rank."""
+        params = [p for p in self.net_g.parameters() if p.requires_grad]
+        max_norm = self.opt['train'].get('grad_clip') or float('inf')
+        grad_norm = torch.nn.utils.clip_grad_norm_(params, max_norm)
+        bad = (~torch.isfinite(loss.detach()) | ~torch.isfinite(grad_norm)).float()
+        if self.opt['dist']:
+            dist.all_reduce(bad, op=dist.ReduceOp.MAX)  # every rank skips together
+        if bad.item() > 0:
+            self.optimizer_g.zero_grad()
+            self.num_skipped += 1
+            get_root_logger().warning(f'Non-finite loss or gradient (loss {loss.item()}, grad norm '
+                                      f'{grad_norm.item()}): step skipped ({self.num_skipped} so far).')
+            return False
+        self.optimizer_g.step()
+        return True
+
+    # ------------------------------------------------------------------------------------ testing
+    def _inference_net(self) -> nn.Module:
+        net = self.net_g_ema if hasattr(self, 'net_g_ema') else self.get_bare_model(self.net_g)
+        return net.eval()
+
+    def clip_length(self) -> int:
+        """Test clip length ``m``: ``val.num_frame``, else ``network_g.num_frame``, else the train clips', else 5."""
+        val_opt = self.opt.get('val') or {}
+        train_set = (self.opt.get('datasets') or {}).get('train') or {}
+        for value in (val_opt.get('num_frame'), self.opt['network_g'].get('num_frame'), train_set.get('num_frame')):
+            if value is not None:
+                return int(value)
+        return 5
+
+    def test(self) -> None:
+        """Super-resolve the whole sequence ``self.lq`` ``(1, N, C, h, w)`` clip by clip (Algorithm 1).
+
+        Non-overlapping clips of ``m`` frames, the tail mirrored and trimmed; memory reset at the start,
+        ``encode_condition`` once per clip, ``end_clip`` after each clip's last step; noise from a generator
+        seeded with ``val.seed``.
+        """
+        net = self._inference_net()
+        val_opt = self.opt.get('val') or {}
+        generator = torch.Generator(device=self.device).manual_seed(int(val_opt.get('seed', 0)))
+        with torch.no_grad():
+            y_seq = self.condition(self.lq)
+            call_hook(net, 'reset_memory')
+            outputs = []
+            for indices, num_valid in split_clips(self.lq.size(1), self.clip_length()):
+                idx = torch.as_tensor(indices, device=self.device)
+                clip = self.sample_clip(net, self.lq[:, idx], y_seq[:, idx], generator, val_opt.get('num_steps'))
+                outputs.append(clip[:, :num_valid])
+            self.output = torch.cat(outputs, dim=1)
+        if self.is_train:
+            self.net_g.train()
+
+    def sample_clip(self, net: nn.Module, lq: torch.Tensor, y: torch.Tensor, generator: torch.Generator,
+                    num_steps: Optional[int] = None) -> torch.Tensor:
+        """Sample one clip ``(B, m, C, H, W)`` with the per-clip hooks around the sampler."""
+        cond = call_hook(net, 'encode_condition', lq, y)
+
+        def denoise_fn(u_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+            return net(u_t, y, lq, t) if cond is None else net(u_t, y, lq, t, cond)
+
+        out = self.diffusion.sample(denoise_fn, y, generator=generator, num_steps=num_steps)
+        call_hook(net, 'end_clip')
+        return out.clamp(0, 1)
+
+    # --------------------------------------------------------------------------------- validation
+    def nondist_validation(self, dataloader, current_iter, tb_logger, save_img):
+        self.dist_validation(dataloader, current_iter, tb_logger, save_img)
+
+    def dist_validation(self, dataloader, current_iter, tb_logger, save_img):
+        """Whole sequences, split across ranks; per-sequence means gathered on rank 0 and logged by
+        VideoBaseModel (mean over sequences). Works without ``dist`` too (one rank)."""
+        dataset = dataloader.dataset
+        dataset_name = dataset.opt['name']
+        metrics = self.opt['val'].get('metrics') or {}
+        rank, world_size = get_dist_info()
+        local = {}
+        for idx in range(rank, len(dataset), world_size):
+            item = dataset[idx]
+            local[idx] = (item['folder'], self._validate_sequence(item, dataset_name, current_iter, save_img))
+        results = self._gather(local, world_size)
+        if metrics and rank == 0:
+            self._initialize_best_metric_results(dataset_name)
+            self.metric_results = {folder: torch.tensor([values], dtype=torch.float32)
+                                   for _, (folder, values) in sorted(results.items())}
+            self._log_validation_metric_values(current_iter, dataset_name, tb_logger)
+
+    def _gather(self, local: dict, world_size: int) -> dict:
+        if not (self.opt['dist'] and world_size > 1):
+            return local
+        gathered = [None] * world_size
+        dist.all_gather_object(gathered, local)
+        return {k: v for part in gathered for k, v in part.items()}
+
+    def _validate_sequence(self, item: dict, dataset_name: str, current_iter, save_img: bool) -> List[float]:
+        """Sample one sequence item, save its frames, return one value per ``val.metrics`` entry."""
+        gt = item.get('gt')
+        self.feed_data({'lq': item['lq'].unsqueeze(0)})
+        self.test()
+        sr_imgs = [tensor2img(frame) for frame in self.output[0].cpu()]
+        gt_imgs = None if gt is None else [tensor2img(frame) for frame in gt]
+        del self.lq, self.output
+        names = item.get('frame_names')
+        names = frame_names_from_batch(names) if names is not None else [f'{i:08d}' for i in range(len(sr_imgs))]
+        if save_img:
+            self._save_frames(sr_imgs, names, dataset_name, item['folder'], current_iter)
+        return self.sequence_metrics(sr_imgs, gt_imgs)
+
+    def _save_frames(self, imgs: List[np.ndarray], names: List[str], dataset_name: str, folder: str,
+                     current_iter) -> None:
+        suffix = current_iter if self.opt['is_train'] else (self.opt['val'].get('suffix') or self.opt['name'])
+        for img, name in zip(imgs, names):
+            imwrite(img, osp.join(self.opt['path']['visualization'], dataset_name, folder, f'{name}_{suffix}.png'))
+
+    def sequence_metrics(self, sr_imgs: List[np.ndarray], gt_imgs: Optional[List[np.ndarray]]) -> List[float]:
+        """Per-frame metrics averaged over the frames; ``per_sequence`` metrics once on the frame lists."""
+        values = []
+        for opt_ in (self.opt['val'].get('metrics') or {}).values():
+            if is_per_sequence(opt_['type']):
+                data = {'img': sr_imgs} if gt_imgs is None else {'img': sr_imgs, 'img2': gt_imgs}
+                values.append(float(calculate_metric(data, opt_)))
+                continue
+            frames = [{'img': s} if gt_imgs is None else {'img': s, 'img2': g}
+                      for s, g in zip(sr_imgs, gt_imgs or sr_imgs)]
+            values.append(float(np.mean([calculate_metric(d, opt_) for d in frames])))
+        return values

@@ -1,0 +1,161 @@
+import pytest
+import torch
+from basicsr.archs import build_network
+
+from seeclear_arch.archs.param_count import count_parameters_by_component
+
+SWITCHES = ('use_dwt', 'use_semantic', 'use_mfsa', 'use_incam', 'use_category')
+
+
+def tiny_opt(**kwargs) -> dict:
+    opt = dict(type='SeeClearNet', num_feat=8, channel_mult=(1, 2, 2, 2), num_units=(1, 1, 1, 1), num_middle_blocks=1,
+               head_dim=4, window_size=4, mfsa_window=4, token_dim=16, num_clip_tokens=3, clip_encoder_layers=1,
+               clip_decoder_layers=1, memory_size=4, memory_dim=16, memory_pool=2,
+               distiller=dict(type='SeeClearLightDistiller', num_feat=4, seg_dim=4, token_dim=8, num_tokens=3,
+                              num_queries=4, num_heads=2, pool_size=2))
+    opt.update(kwargs)
+    return opt
+
+
+def clip_inputs(b=1, m=3, h=9, w=13, scale=4):
+    lq = torch.rand(b, m, 3, h, w)
+    y = torch.nn.functional.interpolate(lq.flatten(0, 1), scale_factor=scale, mode='bilinear').view(
+        b, m, 3, h * scale, w * scale)
+    return torch.randn_like(y), y, lq, torch.full((b,), 3.0)
+
+
+def no_cross_frame(**kwargs) -> dict:
+    return tiny_opt(use_mfsa=False, use_incam=False, use_category=False, **kwargs)
+
+
+def test_builds_from_registry():
+    net = build_network(tiny_opt())
+    assert type(net).__name__ == 'SeeClearNet'
+
+
+@pytest.mark.parametrize('m', [1, 2, 5, 7])
+@pytest.mark.parametrize('size', [(9, 13), (4, 6)])
+def test_output_shapes(m, size):
+    net = build_network(tiny_opt()).eval()
+    x_t, y, lq, t = clip_inputs(m=m, h=size[0], w=size[1])
+    with torch.no_grad():
+        out = net(x_t, y, lq, t)
+    assert out.shape == y.shape and torch.isfinite(out).all()
+
+
+def test_output_shape_without_dwt_and_other_scale():
+    net = build_network(tiny_opt(use_dwt=False)).eval()
+    x_t, y, lq, t = clip_inputs(m=2, h=9, w=13, scale=2)
+    with torch.no_grad():
+        assert net(x_t, y, lq, t).shape == y.shape
+
+
+def test_gradients_reach_every_trainable_parameter():
+    net = build_network(tiny_opt()).train()
+    net(*clip_inputs(m=2, h=16, w=16)).square().mean().backward()  # level 4 is 2x2: q matters there
+    missing = [n for n, p in net.named_parameters() if p.grad is None or not p.grad.abs().sum() > 0]
+    assert not missing
+
+
+def test_frozen_distiller_gets_no_gradient():
+    net = build_network(tiny_opt(freeze_distiller=True)).train()
+    assert not net.distiller.training
+    net(*clip_inputs(m=2, h=8, w=8)).square().mean().backward()
+    for name, p in net.named_parameters():
+        if name.startswith('distiller.'):
+            assert not p.requires_grad and p.grad is None
+        else:
+            assert p.grad is not None, name
+    counts = count_parameters_by_component(net)
+    assert counts['distiller']['trainable'] == 0 and counts['distiller']['frozen'] > 0
+
+
+@pytest.mark.parametrize('switch, fragments', [
+    ('use_semantic', ('distiller.', '.semantic.', 'token_proj.')),
+    ('use_mfsa', ('.mfsa.',)),
+    ('use_incam', ('.incam.',)),
+    ('use_category', ('memory.', '.category.')),
+])
+def test_switch_removes_its_parameters(switch, fragments):
+    extra = dict(use_incam=False, use_category=False) if switch == 'use_semantic' else {}  # Table 2 row 2 vs 1
+    full = {n for n, _ in build_network(tiny_opt(**extra)).named_parameters()}
+    ablated = {n for n, _ in build_network(tiny_opt(**{switch: False}, **extra)).named_parameters()}
+    removed = full - ablated
+    allowed = fragments + (('clip_tokens.',) if switch == 'use_category' else ())
+    assert removed and all(any(f in '.' + n for f in allowed) for n in removed)
+    assert not any(any(f in '.' + n for f in fragments) for n in ablated)
+
+
+def test_clip_tokens_exist_only_with_incam_or_category():
+    names = lambda **kw: {n for n, _ in build_network(tiny_opt(**kw)).named_parameters()}  # noqa: E731
+    assert any('clip_tokens' in n for n in names(use_incam=False))
+    assert not any('clip_tokens' in n for n in names(use_incam=False, use_category=False))
+
+
+def test_use_dwt_swaps_down_and_up_layers():
+    net = build_network(tiny_opt())
+    plain = build_network(tiny_opt(use_dwt=False))
+    assert type(net.downs[0]).__name__ == 'WaveletDownsample' and type(plain.downs[0]).__name__ == 'ConvDownsample'
+    assert {n for n, _ in net.named_parameters()} != {n for n, _ in plain.named_parameters()}
+
+
+def test_incam_without_semantic_is_rejected():
+    with pytest.raises(ValueError):
+        build_network(tiny_opt(use_semantic=False))
+
+
+def test_memory_carried_after_clip_and_reset():
+    net = build_network(tiny_opt()).eval()
+    x_t, y, lq, t = clip_inputs(m=2, h=8, w=8)
+    with torch.no_grad():
+        first = net(x_t, y, lq, t)
+        assert torch.equal(net(x_t, y, lq, t), first)  # no update before end_clip
+        net.end_clip()
+        assert net.memory.state is not None
+        carried = net(x_t, y, lq, t)
+        assert not torch.allclose(carried, first)
+        net.reset_memory()
+        torch.testing.assert_close(net(x_t, y, lq, t), first)
+
+
+def output_change(net, frame_in, frame_out, m=3):
+    x_t, y, lq, t = clip_inputs(m=m, h=8, w=8)
+    with torch.no_grad():
+        base = net(x_t, y, lq, t)
+        x_t2, y2, lq2 = x_t.clone(), y.clone(), lq.clone()
+        x_t2[:, frame_in] += 1.0
+        y2[:, frame_in] = y2[:, frame_in].flip(-1)
+        lq2[:, frame_in] = lq2[:, frame_in].flip(-1)
+        out = net(x_t2, y2, lq2, t)
+    return (out[:, frame_out] - base[:, frame_out]).abs().max().item()
+
+
+def test_mfsa_couples_frames():
+    net = build_network(tiny_opt(use_incam=False, use_category=False)).eval()
+    assert output_change(net, 0, 2) > 1e-6
+
+
+def test_without_cross_frame_paths_frames_are_independent():
+    net = build_network(no_cross_frame()).eval()
+    assert output_change(net, 0, 2) < 1e-6
+    assert output_change(net, 0, 0) > 1e-6
+
+
+def test_distiller_runs_once_per_clip():
+    net = build_network(tiny_opt()).eval()
+    calls = []
+    net.distiller.register_forward_hook(lambda *args: calls.append(1))
+    x_t, y, lq, _ = clip_inputs(m=2, h=8, w=8)
+    with torch.no_grad():
+        cond = net.encode_condition(lq, y)
+        for step in (5.0, 3.0, 1.0):
+            net(x_t, y, lq, torch.tensor([step]), cond=cond)
+    assert len(calls) == 1
+
+
+def test_count_parameters_by_component_adds_up():
+    net = build_network(tiny_opt())
+    counts = count_parameters_by_component(net)
+    assert set(counts) == {'condenser', 'incam', 'category', 'distiller', 'total'}
+    parts = sum(v['total'] for k, v in counts.items() if k != 'total')
+    assert parts == counts['total']['total'] == sum(p.numel() for p in net.parameters())

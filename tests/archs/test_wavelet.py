@@ -1,0 +1,56 @@
+import ptwt
+import pytest
+import torch
+
+from seeclear_arch.archs.wavelet import (
+    ConvDownsample,
+    ConvUpsample,
+    WaveletDownsample,
+    WaveletUpsample,
+    dwt_to_channels,
+    haar_dwt,
+    haar_idwt,
+    idwt_from_channels,
+)
+
+
+def test_haar_matches_ptwt():
+    x = torch.randn(2, 3, 8, 12, dtype=torch.float64)
+    ll, highs = haar_dwt(x)
+    ref = ptwt.wavedec2(x, 'haar', mode='zero', level=1)
+    torch.testing.assert_close(ll, ref[0])
+    for band, ref_band in zip(highs.unbind(1), ref[1]):
+        torch.testing.assert_close(band, ref_band)
+
+
+def test_two_level_packet_matches_ptwt_recursion():
+    x = torch.randn(1, 2, 8, 8, dtype=torch.float64)
+    ours = dwt_to_channels(x, 2).view(1, 4, 4, 2, 2, 2)  # (B, band2, band1, C, h, w): band-major
+    first = ptwt.wavedec2(x, 'haar', mode='zero', level=1)
+    for i, band in enumerate([first[0], *first[1]]):
+        second = ptwt.wavedec2(band, 'haar', mode='zero', level=1)
+        for j, sub in enumerate([second[0], *second[1]]):
+            torch.testing.assert_close(ours[:, j, i], sub)
+
+
+@pytest.mark.parametrize('levels', [1, 2, 3])
+def test_perfect_reconstruction(levels):
+    x = torch.randn(2, 3, 16, 24)
+    y = dwt_to_channels(x, levels)
+    assert y.shape == (2, 3 * 4 ** levels, 16 >> levels, 24 >> levels)
+    torch.testing.assert_close(idwt_from_channels(y, levels), x, atol=1e-5, rtol=1e-5)
+    ll, highs = haar_dwt(x)
+    torch.testing.assert_close(haar_idwt(ll, highs), x, atol=1e-5, rtol=1e-5)
+
+
+def test_odd_size_rejected():
+    with pytest.raises(ValueError):
+        haar_dwt(torch.randn(1, 1, 5, 4))
+
+
+@pytest.mark.parametrize('down, up', [(WaveletDownsample, WaveletUpsample), (ConvDownsample, ConvUpsample)])
+def test_down_up_shapes(down, up):
+    x = torch.randn(2, 8, 10, 6)
+    low, skip = down(8, 16)(x)
+    assert low.shape == (2, 16, 5, 3)
+    assert up(16, 8)(low, skip).shape == x.shape

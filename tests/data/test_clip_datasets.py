@@ -1,0 +1,127 @@
+"""SeeClearREDSDataset / SeeClearVimeoDataset on disk and LMDB, with tiny synthetic trees."""
+import random
+from os import path as osp
+
+import numpy as np
+import pytest
+import torch
+from basicsr.data import build_dataloader, build_dataset
+from basicsr.utils.matlab_functions import imresize
+from synthetic_frames import make_tree, reds_opt
+
+from seeclear_arch.data.frame_io import frames_to_tensor, read_frame_file
+from seeclear_arch.data.prepare import make_lmdb
+from seeclear_arch.data.reds_dataset import SeeClearREDSDataset
+from seeclear_arch.data.vimeo_dataset import SeeClearVimeoDataset
+
+
+def test_reds_shapes_keys_and_registry(reds_tree):
+    opt = reds_opt(reds_tree, gt_size=32, use_hflip=True, use_rot=True)
+    dataset = build_dataset(opt)
+    assert isinstance(dataset, SeeClearREDSDataset)
+    assert len(dataset) == 4  # clip 001 only (REDS4 held out), 6 - 3 + 1 windows
+    item = dataset[0]
+    assert item['lq'].shape == (3, 3, 8, 8) and item['gt'].shape == (3, 3, 32, 32)
+    assert item['lq'].dtype == torch.float32 and 0 <= item['lq'].min() and item['lq'].max() <= 1
+    assert item['key'] == '001/00000000' and dataset[3]['key'] == '001/00000003'
+    assert opt['io_backend'] == {'type': 'disk'}  # options are copied, never popped
+
+
+def test_reds4_and_official_partitions(tmp_path):
+    names = ('000', '001', '011', '015', '020', '240')
+    tree = make_tree(str(tmp_path), {c: 3 for c in names}, lambda i: f'{i:08d}.png')
+    clips = {key.split('/')[0] for key in (SeeClearREDSDataset(reds_opt(tree))[i]['key'] for i in range(2))}
+    assert {c.name for c in SeeClearREDSDataset(reds_opt(tree)).clips} == {'001', '240'} and clips == {'001', '240'}
+    official = SeeClearREDSDataset(reds_opt(tree, val_partition='official'))
+    assert {c.name for c in official.clips} == {'000', '001', '011', '015', '020'}
+    assert len(SeeClearREDSDataset(reds_opt(tree, val_partition=None)).clips) == 6
+
+
+def test_reds_default_num_frame_is_five(reds_tree):
+    opt = reds_opt(reds_tree)
+    del opt['num_frame']
+    assert SeeClearREDSDataset(opt)[0]['gt'].shape[0] == 5
+
+
+def _interior_matches(item: dict) -> None:
+    """lq crop == BI x4 of the gt crop away from the kernel's reach of the crop border (2 LR pixels)."""
+    for lq, gt in zip(item['lq'], item['gt']):
+        down = imresize(gt, 0.25)
+        assert torch.allclose(down[:, 2:-3, 2:-3], lq[:, 2:-3, 2:-3], atol=1.01 / 255)
+
+
+def test_crop_and_augment_align_lq_with_gt(reds_tree):
+    dataset = SeeClearREDSDataset(reds_opt(reds_tree, gt_size=32, use_hflip=True, use_rot=True,
+                                           use_temporal_reverse=True))
+    for seed in range(6):
+        random.seed(seed)
+        _interior_matches(dataset[seed % len(dataset)])
+    shifted = dataset[0]
+    shifted['lq'] = torch.roll(shifted['lq'], 1, dims=-1)
+    with pytest.raises(AssertionError):
+        _interior_matches(shifted)
+
+
+def test_temporal_reverse(reds_tree):
+    dataset = SeeClearREDSDataset(reds_opt(reds_tree, use_temporal_reverse=True))
+    paths = [osp.join(reds_tree['gt'], '001', f'{i:08d}.png') for i in range(1, 4)]
+    forward = frames_to_tensor([read_frame_file(p) for p in paths])
+    seen = set()
+    for seed in range(12):
+        random.seed(seed)
+        item = dataset[1]
+        assert item['key'] == '001/00000001'
+        reversed_ = torch.equal(item['gt'], forward.flip(0))
+        assert reversed_ or torch.equal(item['gt'], forward)
+        seen.add(reversed_)
+    assert seen == {True, False}
+    assert torch.equal(SeeClearREDSDataset(reds_opt(reds_tree))[1]['gt'], forward)
+
+
+def test_lmdb_backend_matches_disk(reds_tree, tmp_path):
+    gt_lmdb, lq_lmdb = str(tmp_path / 'gt.lmdb'), str(tmp_path / 'lq.lmdb')
+    make_lmdb(reds_tree['gt'], gt_lmdb)
+    make_lmdb(reds_tree['lq'], lq_lmdb)
+    disk = SeeClearREDSDataset(reds_opt(reds_tree))
+    lmdb_opt = reds_opt(reds_tree, dataroot_gt=gt_lmdb, dataroot_lq=lq_lmdb, io_backend={'type': 'lmdb'})
+    lmdb = SeeClearREDSDataset(lmdb_opt)
+    assert len(lmdb) == len(disk)
+    for i in (0, len(disk) - 1):
+        a, b = disk[i], lmdb[i]
+        assert a['key'] == b['key'] and torch.equal(a['lq'], b['lq']) and torch.equal(a['gt'], b['gt'])
+
+
+def _vimeo_opt(tree: dict, **kwargs) -> dict:
+    opt = reds_opt(tree, type='SeeClearVimeoDataset', num_frame=5)
+    opt.pop('val_partition')
+    opt.update(kwargs)
+    return opt
+
+
+def test_vimeo_disk_and_lmdb(vimeo_tree, tmp_path):
+    dataset = build_dataset(_vimeo_opt(vimeo_tree, gt_size=16))
+    assert isinstance(dataset, SeeClearVimeoDataset)
+    assert len(dataset) == 6  # 2 septuplets x 3 windows of 5
+    assert [dataset[i]['key'] for i in range(3)] == ['00001/0001/im1', '00001/0001/im2', '00001/0001/im3']
+    assert dataset[0]['lq'].shape == (5, 3, 4, 4) and dataset[0]['gt'].shape == (5, 3, 16, 16)
+    make_lmdb(vimeo_tree['gt'], str(tmp_path / 'gt.lmdb'))
+    make_lmdb(vimeo_tree['lq'], str(tmp_path / 'lq.lmdb'))
+    lmdb = SeeClearVimeoDataset(_vimeo_opt(vimeo_tree, dataroot_gt=str(tmp_path / 'gt.lmdb'),
+                                           dataroot_lq=str(tmp_path / 'lq.lmdb'), io_backend={'type': 'lmdb'}))
+    disk = SeeClearVimeoDataset(_vimeo_opt(vimeo_tree))
+    assert torch.equal(lmdb[5]['gt'], disk[5]['gt']) and lmdb[5]['key'] == '00001/0002/im3'
+
+
+def test_vimeo_official_list_without_counts(vimeo_tree, tmp_path):
+    trainlist = tmp_path / 'sep_trainlist.txt'
+    trainlist.write_text('00001/0001\n00001/0002\n')
+    assert len(SeeClearVimeoDataset(_vimeo_opt(vimeo_tree, meta_info_file=str(trainlist)))) == 6
+
+
+def test_basicsr_dataloader_batches_clips(reds_tree):
+    opt = reds_opt(reds_tree, gt_size=32, phase='train', use_shuffle=True, num_worker_per_gpu=0,
+                   batch_size_per_gpu=2, dataset_enlarge_ratio=1)
+    loader = build_dataloader(build_dataset(opt), opt, num_gpu=0, dist=False, sampler=None, seed=0)
+    batch = next(iter(loader))
+    assert batch['lq'].shape == (2, 3, 3, 8, 8) and batch['gt'].shape == (2, 3, 3, 32, 32)
+    assert len(batch['key']) == 2 and np.isfinite(batch['gt'].numpy()).all()

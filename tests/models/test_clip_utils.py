@@ -1,0 +1,50 @@
+import pytest
+from torch import nn
+
+from seeclear_arch.models.clip_utils import mirror_index, select_trainable, split_clips
+
+
+def test_mirror_index_reflects_without_repeating_the_edge():
+    assert [mirror_index(i, 4) for i in range(10)] == [0, 1, 2, 3, 2, 1, 0, 1, 2, 3]
+    assert [mirror_index(i, 1) for i in range(3)] == [0, 0, 0]
+    with pytest.raises(ValueError):
+        mirror_index(0, 0)
+
+
+def test_split_clips_pads_the_tail_by_mirroring():
+    assert split_clips(7, 3) == [([0, 1, 2], 3), ([3, 4, 5], 3), ([6, 5, 4], 1)]
+    assert split_clips(6, 3) == [([0, 1, 2], 3), ([3, 4, 5], 3)]
+    assert split_clips(8, 5) == [([0, 1, 2, 3, 4], 5), ([5, 6, 7, 6, 5], 3)]
+    assert split_clips(2, 5) == [([0, 1, 0, 1, 0], 2)]  # shorter than one clip
+    assert split_clips(1, 3) == [([0, 0, 0], 1)]
+    covered = [i for idx, n in split_clips(11, 5) for i in idx[:n]]
+    assert covered == list(range(11))
+
+
+class _Net(nn.Module):
+
+    def __init__(self):
+        super().__init__()
+        self.body = nn.Linear(2, 2)
+        self.category = nn.Linear(2, 2)  # the "memory"
+        self.distiller = nn.Linear(2, 2).requires_grad_(False)  # frozen by the network itself
+
+
+@pytest.mark.parametrize('mode, expected', [
+    ('all', {'body', 'category'}),
+    ('memory', {'category'}),
+    ('all_but_memory', {'body'}),
+])
+def test_select_trainable_stages(mode, expected):
+    net = _Net()
+    n, total = select_trainable(net, mode, 'category')
+    trained = {name.split('.')[0] for name, p in net.named_parameters() if p.requires_grad}
+    assert trained == expected  # the frozen distiller is never unfrozen
+    assert (n, total) == (6 * len(expected), 18)
+
+
+def test_select_trainable_rejects_bad_mode_and_empty_selection():
+    with pytest.raises(ValueError, match='train.trainable'):
+        select_trainable(_Net(), 'memroy', 'category')
+    with pytest.raises(ValueError, match='no trainable'):
+        select_trainable(_Net(), 'memory', 'no_such_module')

@@ -1,0 +1,195 @@
+"""SeeClearModel in-process: training step, stages, NaN skip, clip-wise sampling, hooks, validation."""
+from os import path as osp
+from types import SimpleNamespace
+from typing import Any, List
+
+import numpy as np
+import pytest
+import torch
+from basicsr.models import build_model
+from basicsr.utils.registry import ARCH_REGISTRY, METRIC_REGISTRY
+
+from seeclear_arch.archs.denoiser import ClipDenoiser
+from seeclear_arch.data.video_test_dataset import SeeClearVideoTestDataset
+from seeclear_arch.models.seeclear_model import bicubic_upsample
+from tests.models.tiny_experiment import SCALE, make_dataset, model_options, val_dataset
+
+CALLS: List[Any] = []
+SEQ_LENGTHS: List[int] = []
+
+
+class _RecordingDenoiser(ClipDenoiser):
+    """Records the per-clip hooks and forward calls; predicts ``y`` (plus a learned scalar)."""
+
+    def __init__(self, bias: float = 0.0):
+        super().__init__()
+        self.bias = torch.nn.Parameter(torch.tensor(bias))
+
+    def encode_condition(self, lq, y):
+        CALLS.append(('encode', lq[0, :, 0, 0, 0].tolist()))
+        return 'cond'
+
+    def forward(self, x_t, y, lq, t, cond=None):
+        CALLS.append(('forward', cond, t.tolist()))
+        return y + self.bias
+
+    def end_clip(self):
+        CALLS.append(('end',))
+
+    def reset_memory(self):
+        CALLS.append(('reset',))
+
+
+def _seq_len_metric(img, img2, **kwargs):
+    SEQ_LENGTHS.append((len(img), len(img2)))
+    return float(len(img))
+
+
+_seq_len_metric.per_sequence = True
+if 'SeeClearTestRecordingDenoiser' not in ARCH_REGISTRY:
+    ARCH_REGISTRY.register(type('SeeClearTestRecordingDenoiser', (_RecordingDenoiser, ), {}))
+if 'calculate_seeclear_test_seq_len' not in METRIC_REGISTRY:
+    METRIC_REGISTRY._do_register('calculate_seeclear_test_seq_len', _seq_len_metric)
+
+
+@pytest.fixture(scope='module')
+def root(tmp_path_factory) -> str:
+    root = str(tmp_path_factory.mktemp('seeclear_model'))
+    make_dataset(osp.join(root, 'data'), val_frames=[7, 2])
+    return root
+
+
+def _batch(gt_value: float = 0.5):
+    lq = torch.rand(2, 3, 3, 8, 8)
+    return {'lq': lq, 'gt': torch.full((2, 3, 3, 8 * SCALE, 8 * SCALE), gt_value)}
+
+
+def _params(net) -> List[torch.Tensor]:
+    return [p.detach().clone() for p in net.parameters()]
+
+
+def test_train_step_updates_weights_and_ema(root):
+    model = build_model(model_options(root))
+    before, ema_before = _params(model.net_g), _params(model.net_g_ema)
+    model.feed_data(_batch())
+    model.optimize_parameters(1)
+    assert set(model.get_current_log()) == {'l_pix', 'l_skipped_nonfinite'}
+    assert np.isfinite(model.log_dict['l_pix']) and model.log_dict['l_skipped_nonfinite'] == 0
+    assert any(not torch.equal(a, b) for a, b in zip(before, model.net_g.parameters()))
+    assert any(not torch.equal(a, b) for a, b in zip(ema_before, model.net_g_ema.parameters()))
+    assert model.optimizer_g.defaults['betas'] == (0.5, 0.999)
+    assert type(model.schedulers[0]).__name__ == 'CosineAnnealingRestartLR'
+
+
+def test_nonfinite_loss_skips_the_step(root):
+    model = build_model(model_options(root))
+    before, ema_before = _params(model.net_g), _params(model.net_g_ema)
+    model.feed_data(_batch(gt_value=float('nan')))
+    model.optimize_parameters(1)
+    assert model.log_dict['l_skipped_nonfinite'] == 1
+    assert all(torch.equal(a, b) for a, b in zip(before, model.net_g.parameters()))
+    assert all(torch.equal(a, b) for a, b in zip(ema_before, model.net_g_ema.parameters()))
+    assert not model.optimizer_g.state  # Adam never stepped
+    model.feed_data(_batch())
+    model.optimize_parameters(2)  # a finite batch trains again
+    assert model.log_dict['l_skipped_nonfinite'] == 1
+    assert any(not torch.equal(a, b) for a, b in zip(before, model.net_g.parameters()))
+
+
+@pytest.mark.parametrize('mode, trained', [('memory', {'t_embed'}), ('all_but_memory', {'head', 'body', 'tail'})])
+def test_trainable_stage_limits_the_optimizer(root, mode, trained):
+    model = build_model(model_options(root, trainable=mode, memory_pattern='t_embed'))
+    optimized = {id(p) for group in model.optimizer_g.param_groups for p in group['params']}
+    names = {n.split('.')[0] for n, p in model.net_g.named_parameters() if id(p) in optimized}
+    assert names == trained
+    model.feed_data(_batch())
+    model.optimize_parameters(1)
+    assert np.isfinite(model.log_dict['l_pix'])
+
+
+def _recording_model(root, bias: float = 0.0, **val):
+    opt = model_options(root)
+    opt['network_g'] = {'type': 'SeeClearTestRecordingDenoiser', 'bias': bias}
+    opt['val'].update(val)
+    return build_model(opt)
+
+
+def test_test_calls_hooks_in_order_and_mirrors_the_tail(root):
+    model = _recording_model(root, num_frame=3, num_steps=2)
+    lq = torch.arange(7.0).view(1, 7, 1, 1, 1).expand(1, 7, 3, 8, 8) / 10
+    model.feed_data({'lq': lq})
+    CALLS.clear()
+    model.test()
+    assert model.output.shape == (1, 7, 3, 8 * SCALE, 8 * SCALE)
+    kinds = [c[0] for c in CALLS]
+    assert kinds == ['reset'] + ['encode', 'forward', 'forward', 'end'] * 3
+    clips = [[round(v * 10) for v in c[1]] for c in CALLS if c[0] == 'encode']
+    assert clips == [[0, 1, 2], [3, 4, 5], [6, 5, 4]]  # tail mirrored
+    forwards = [c for c in CALLS if c[0] == 'forward']
+    assert all(c[1] == 'cond' for c in forwards)
+    assert [c[2][0] for c in forwards[:2]] == [4.0, 1.0]  # val.num_steps=2 of T=4
+
+
+def test_test_is_reproducible_and_seeded(root):
+    lq = torch.rand(1, 4, 3, 8, 8)
+    model = build_model(model_options(root))
+    outs = []
+    for seed in (0, 0, 1):
+        model.opt['val'].update(seed=seed, num_steps=2)
+        model.feed_data({'lq': lq})
+        model.test()
+        outs.append(model.output)
+    assert torch.equal(outs[0], outs[1])
+    assert not torch.equal(outs[0], outs[2])
+    assert outs[0].min() >= 0 and outs[0].max() <= 1
+
+
+def test_validation_metrics_per_frame_and_per_sequence(root):
+    model = _recording_model(root, num_frame=3, num_steps=1)
+    model.opt['val']['metrics']['seq_len'] = {'type': 'calculate_seeclear_test_seq_len'}
+    dataset_opt = dict(val_dataset(osp.join(root, 'data')), phase='val', scale=SCALE)
+    loader = SimpleNamespace(dataset=SeeClearVideoTestDataset(dataset_opt))
+    SEQ_LENGTHS.clear()
+    model.validation(loader, current_iter=7, tb_logger=None, save_img=True)
+    assert SEQ_LENGTHS == [(7, 7), (2, 2)]  # once per sequence, on whole frame lists
+    assert set(model.metric_results) == {'seq0', 'seq1'}
+    assert model.metric_results['seq0'][0, 1].item() == 7
+    psnr = model.metric_results['seq0'][0, 0].item()
+    assert 10 < psnr < 60  # bicubic-quality prediction (the recording net returns y)
+    vis = osp.join(model.opt['path']['visualization'], 'tiny_val')
+    assert osp.isfile(osp.join(vis, 'seq0', '00000006_7.png'))
+    assert osp.isfile(osp.join(vis, 'seq1', '00000001_7.png'))
+    assert model.best_metric_results['tiny_val']['seq_len']['val'] == pytest.approx(4.5)  # mean over sequences
+
+
+def _base_model(root, base_opt, base_mode, tmp_path):
+    from basicsr.archs import build_network
+    weights = osp.join(str(tmp_path), 'base.pth')
+    torch.save({'params': build_network(base_opt).state_dict()}, weights)
+    opt = model_options(root)
+    opt.update(network_base=base_opt, base_mode=base_mode)
+    opt['path'].update(pretrain_network_base=weights, strict_load_base=True, param_key_base='params')
+    return build_model(opt)
+
+
+@pytest.mark.parametrize('base_opt, base_mode, lr_size', [
+    ({'type': 'BasicVSR', 'num_feat': 4, 'num_block': 1, 'spynet_path': None}, 'sequence', 64),
+    ({'type': 'EDVR', 'num_feat': 8, 'num_frame': 3, 'deformable_groups': 1, 'num_extract_block': 1,
+      'num_reconstruct_block': 1}, 'sliding', 16),
+])
+def test_frozen_base_network_gives_the_condition(root, tmp_path, base_opt, base_mode, lr_size):
+    model = _base_model(root, base_opt, base_mode, tmp_path)
+    assert not any(p.requires_grad for p in model.net_base.parameters()) and not model.net_base.training
+    lq = torch.rand(1, 4, 3, lr_size, lr_size)
+    y = model.condition(lq)
+    assert y.shape == (1, 4, 3, lr_size * SCALE, lr_size * SCALE)
+    assert 0 <= y.min() and y.max() <= 1
+    assert not torch.allclose(y, bicubic_upsample(lq, SCALE), atol=1e-3)  # the base net, not bicubic
+
+
+def test_missing_base_weights_name_the_resume_option(root, tmp_path):
+    opt = model_options(root)
+    opt.update(network_base={'type': 'SeeClearConvDenoiser', 'num_feat': 4}, base_mode='sequence')
+    opt['path']['pretrain_network_base'] = osp.join(str(tmp_path), 'missing.pth')
+    with pytest.raises(FileNotFoundError, match='ignore_resume_networks'):
+        build_model(opt)
