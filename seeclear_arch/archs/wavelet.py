@@ -10,18 +10,21 @@ The transform is orthonormal, so :func:`haar_idwt` is its exact inverse. ``k`` l
 sub-band again (a wavelet packet, the only way the bands of ``k`` levels share one size
 ``H / 2^k`` and can be concatenated on channels as the paper does).
 
-Implementation choice, measured with ``scripts/benchmark_wavelet.py`` on (5, 64, 128, 128) float32,
-one level forward + inverse, 2 CPU threads (median of 20 runs)::
+Implementation choice, measured with ``scripts/benchmark_wavelet.py`` on (5, 64, 128, 128) float32, one
+level forward + inverse, 2 CPU threads, median of 10-30 runs, on a shared 2-core machine whose load made
+runs vary up to 5x::
 
-    depthwise strided conv / transposed conv (this file)   ~ 10 ms
-    pixel-unshuffle + 4x4 band matrix                      ~ 16 ms
-    view/permute + einsum                                  ~ 43 ms
-    ptwt wavedec2/waverec2 'haar', mode='zero'             ~ 190 ms (first run, shared machine)
+    bare depthwise strided conv + transposed conv         ~ 10 ms (best quiet run)
+    this file (same convs + band split/concat copies)     38-157 ms
+    view/permute + einsum                                  13-60 ms
+    ptwt wavedec2/waverec2 'haar', mode='zero'             20-348 ms
 
-DESIGN.md asks for a maintained library unless a measured reason says otherwise: ptwt is more than 5x
-slower here (generic padding and filter code on every call) and the transform runs several times per
-U-Net level and diffusion step, so we use an exact depthwise-conv Haar (fixed orthonormal filters, no
-parameters) and keep ptwt as the reference in ``tests/archs/test_wavelet.py``.
+DESIGN.md asks for a maintained library unless a measured reason says otherwise. The measured reason is
+weaker than hoped: ptwt was slower in most runs but not consistently, and the band split/concat of this
+file costs more than the bare convs. We keep the in-house Haar because it is exact, parameter-free,
+follows the input's dtype/device, needs no per-call padding or filter logic, and gives the k-level packet
+layout the network needs directly; ptwt is the reference in ``tests/archs/test_wavelet.py``. Re-run the
+benchmark on the training GPU before relying on these numbers.
 """
 from typing import Tuple
 

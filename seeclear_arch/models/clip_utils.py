@@ -37,6 +37,13 @@ def split_clips(num_frames: int, clip_len: int) -> List[Tuple[List[int], int]]:
     return clips
 
 
+def window_indices(center: int, num_frames: int, window: int) -> List[int]:
+    """The ``window`` frames centred on ``center``, mirrored at both ends (:func:`mirror_index`), for
+    sliding-window base networks (EDVR, TDAN); works for sequences shorter than the window."""
+    half = window // 2
+    return [mirror_index(abs(center + k), num_frames) for k in range(-half, window - half)]
+
+
 def select_trainable(net: nn.Module, mode: str, memory_pattern: str) -> Tuple[int, int]:
     """Freeze the parameters a training stage does not train; returns ``(trainable, total)`` counts.
 

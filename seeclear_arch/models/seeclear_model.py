@@ -36,7 +36,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from basicsr.archs import build_network
-from basicsr.data.data_util import generate_frame_indices
 from basicsr.metrics import calculate_metric
 from basicsr.models.video_base_model import VideoBaseModel
 from basicsr.utils import get_root_logger, imwrite, tensor2img
@@ -49,9 +48,10 @@ from seeclear_arch.archs.denoiser import call_hook
 from seeclear_arch.data.video_test_dataset import frame_names_from_batch
 from seeclear_arch.diffusion import BlurringResShift
 from seeclear_arch.metrics.temporal_metric import is_per_sequence
-from seeclear_arch.models.clip_utils import select_trainable, split_clips
+from seeclear_arch.models.clip_utils import select_trainable, split_clips, window_indices
 
 MEMORY_PATTERN = r'(^|\.)(memory|category)\.'
+BASE_MODES = ('sequence', 'sliding')
 
 
 def bicubic_upsample(lq: torch.Tensor, scale: int) -> torch.Tensor:
@@ -101,6 +101,8 @@ class SeeClearModel(VideoBaseModel):
         base_opt = self.opt.get('network_base')
         if base_opt is None:
             return None
+        if self.opt.get('base_mode', 'sequence') not in BASE_MODES:
+            raise ValueError(f"base_mode must be one of {BASE_MODES}, got {self.opt['base_mode']!r}")
         net = build_network(base_opt).to(self.device)
         path_opt = self.opt['path']
         load_path = path_opt.get('pretrain_network_base')
@@ -129,7 +131,7 @@ class SeeClearModel(VideoBaseModel):
             return self.net_base(lq).clamp(0, 1)
         window = int(self.opt['network_base'].get('num_frame', 5))
         n = lq.size(1)
-        frames = [self.net_base(lq[:, generate_frame_indices(i, n, window, 'reflection')]) for i in range(n)]
+        frames = [self.net_base(lq[:, window_indices(i, n, window)]) for i in range(n)]
         return torch.stack(frames, dim=1).clamp(0, 1)
 
     # ----------------------------------------------------------------------------------- training

@@ -1,7 +1,7 @@
 import pytest
 from torch import nn
 
-from seeclear_arch.models.clip_utils import mirror_index, select_trainable, split_clips
+from seeclear_arch.models.clip_utils import mirror_index, select_trainable, split_clips, window_indices
 
 
 def test_mirror_index_reflects_without_repeating_the_edge():
@@ -19,6 +19,13 @@ def test_split_clips_pads_the_tail_by_mirroring():
     assert split_clips(1, 3) == [([0, 0, 0], 1)]
     covered = [i for idx, n in split_clips(11, 5) for i in idx[:n]]
     assert covered == list(range(11))
+
+
+def test_window_indices_mirror_at_both_ends():
+    assert window_indices(0, 6, 5) == [2, 1, 0, 1, 2]
+    assert window_indices(3, 6, 5) == [1, 2, 3, 4, 5]
+    assert window_indices(5, 6, 5) == [3, 4, 5, 4, 3]
+    assert window_indices(0, 2, 5) == [0, 1, 0, 1, 0]  # shorter than the window
 
 
 class _Net(nn.Module):

@@ -193,3 +193,10 @@ def test_missing_base_weights_name_the_resume_option(root, tmp_path):
     opt['path']['pretrain_network_base'] = osp.join(str(tmp_path), 'missing.pth')
     with pytest.raises(FileNotFoundError, match='ignore_resume_networks'):
         build_model(opt)
+
+
+def test_unknown_base_mode_is_an_error(root):
+    opt = model_options(root)
+    opt.update(network_base={'type': 'SeeClearConvDenoiser', 'num_feat': 4}, base_mode='slide')
+    with pytest.raises(ValueError, match='base_mode'):
+        build_model(opt)

@@ -57,7 +57,7 @@ def train_options(data_root: str, name: str = 'tiny', total_iter: int = 3, val: 
                       'blur_sigma2': 2.0, 'blur_sigma_min': 0.5, 'patch_size': 8, 'coupling': 'resshift'},
         'path': {'pretrain_network_g': None, 'strict_load_g': True, 'resume_state': None},
         'train': {
-            'ema_decay': 0.9, 'trainable': 'all', 'memory_pattern': 'category', 'grad_clip': 1.0,
+            'ema_decay': 0.9, 'trainable': 'all', 'grad_clip': 1.0,
             'optim_g': {'type': 'Adam', 'lr': 1e-3, 'weight_decay': 0, 'betas': [0.5, 0.999]},
             'scheduler': {'type': 'CosineAnnealingRestartLR', 'periods': [100], 'restart_weights': [1],
                           'eta_min': 1e-5},
