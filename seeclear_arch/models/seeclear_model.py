@@ -25,6 +25,8 @@ Options read by this model (besides BasicSR's ``network_g``, ``path``, ``train.o
     val.num_frame (int) [network_g.num_frame, else datasets.train.num_frame, else 5]: clip length ``m``.
     val.num_steps (int | None) [None = T]: sampler steps.
     val.seed (int) [0]: seed of the per-sequence noise generator (same for every sequence and rank).
+    val.carry_memory (bool) [true]: call ``end_clip()`` after each clip, carrying the memory to the next clip
+        (Algorithm 1, lines 42-44); false restarts every clip from the learned memory (an ablation).
     val.save_img (bool), val.suffix (str | None): images go to
         ``visualization/<dataset>/<folder>/<frame>_<suffix | name | iter>.png`` (VideoBaseModel's naming).
 """
@@ -213,7 +215,8 @@ class SeeClearModel(VideoBaseModel):
             return net(u_t, y, lq, t) if cond is None else net(u_t, y, lq, t, cond)
 
         out = self.diffusion.sample(denoise_fn, y, generator=generator, num_steps=num_steps)
-        call_hook(net, 'end_clip')
+        if (self.opt.get('val') or {}).get('carry_memory', True):
+            call_hook(net, 'end_clip')
         return out.clamp(0, 1)
 
     # --------------------------------------------------------------------------------- validation

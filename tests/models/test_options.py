@@ -46,7 +46,7 @@ def test_option_file_is_consistent(path):
     assert all(d['type'] in DATASET_REGISTRY for d in opt['datasets'].values())
     assert all(m['type'] in METRIC_REGISTRY for m in opt['val']['metrics'].values())
     assert BlurringResShift.from_opt(opt['diffusion']).num_timesteps == 15  # [paper]
-    assert opt['val']['num_frame'] == 5 and opt['val']['seed'] == 0
+    assert opt['val']['num_frame'] == 5 and opt['val']['seed'] == 0 and opt['val']['carry_memory'] is True
     if 'train' in opt:
         train = opt['train']
         assert train['optim_g']['type'] == 'Adam' and train['optim_g']['betas'] == [0.5, 0.999]  # [paper]

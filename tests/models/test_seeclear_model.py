@@ -130,6 +130,14 @@ def test_test_calls_hooks_in_order_and_mirrors_the_tail(root):
     assert [c[2][0] for c in forwards[:2]] == [4.0, 1.0]  # val.num_steps=2 of T=4
 
 
+def test_carry_memory_false_skips_end_clip(root):
+    model = _recording_model(root, num_frame=3, num_steps=1, carry_memory=False)
+    model.feed_data({'lq': torch.rand(1, 4, 3, 8, 8)})
+    CALLS.clear()
+    model.test()
+    assert [c[0] for c in CALLS] == ['reset'] + ['encode', 'forward'] * 2
+
+
 def test_test_is_reproducible_and_seeded(root):
     lq = torch.rand(1, 4, 3, 8, 8)
     model = build_model(model_options(root))
@@ -200,3 +208,13 @@ def test_unknown_base_mode_is_an_error(root):
     opt.update(network_base={'type': 'SeeClearConvDenoiser', 'num_feat': 4}, base_mode='slide')
     with pytest.raises(ValueError, match='base_mode'):
         build_model(opt)
+
+
+def test_clip_length_falls_back_to_the_training_clips_then_5(root):
+    model = build_model(model_options(root))
+    assert model.clip_length() == 3  # val.num_frame
+    model.opt['val']['num_frame'] = None
+    model.opt['datasets']['train']['num_frame'] = 4
+    assert model.clip_length() == 4  # datasets.train.num_frame
+    del model.opt['datasets']['train']
+    assert model.clip_length() == 5
