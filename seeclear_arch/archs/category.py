@@ -16,6 +16,15 @@ decoder level ``k`` queries the memory built from the current state and the feat
 at the start of each sequence; at inference :meth:`SeeClearNet.end_clip` replaces it by the memory built
 from the final step's features of all four levels, carried to the next clip (Alg. 1, lines 42-44).
 
+Training with carried memory. If training only ever starts ``M`` from the learned parameters, the
+network never sees a carried state, and at inference every clip after the first starts from a memory
+it was not trained on (we measured this: clips 2+ of a demo sequence fell from ~25 dB to ~11-18 dB).
+So in training, with probability ``carry_prob`` per step, a clip starts from the detached memory built
+by the previous training step (another clip, possibly itself started from a carried memory): truncated
+back-propagation through the clip sequence, at no extra forward cost. The value is the carried state,
+but it is written ``learned + (carried - learned).detach()`` so the learned parameters stay in the graph
+(DDP needs every parameter used in every step) and receive the gradient of the state.
+
 Query (Eqs. 19-20): ``A = softmax(q(O_c) C^T / sqrt(dim))`` (softmax over the ``J`` items), ``A T`` gives
 one texture per clip token, and every pixel cross-attends to them: ``F~ = F + CA(LN(F), A T)``.
 """
@@ -34,7 +43,8 @@ Memory = Tuple[torch.Tensor, torch.Tensor]  # (C (B, J, dim), T (B, J, dim))
 class CaTeGoryMemory(nn.Module):
     """The memory parameters, the construction ``M`` and the inference-time state."""
 
-    def __init__(self, num_items: int, dim: int, feat_channels: Sequence[int], num_heads: int, pool_size: int):
+    def __init__(self, num_items: int, dim: int, feat_channels: Sequence[int], num_heads: int, pool_size: int,
+                 carry_prob: float = 0.5):
         super().__init__()
         self.semantics = nn.Parameter(torch.zeros(num_items, dim))  # C_bar, zero-init
         self.textures = nn.Parameter(torch.randn(num_items, dim) * 0.02)  # T_bar
@@ -45,11 +55,20 @@ class CaTeGoryMemory(nn.Module):
         self.update_semantics = nn.Linear(dim, dim)
         self.pool_size = pool_size
         self.state: Optional[Memory] = None  # carried between clips at inference (not saved)
+        self.carry_prob = carry_prob
+        self.train_state: Optional[Memory] = None  # last training step's memory (see module docstring)
 
     def initial(self, batch: int) -> Memory:
-        """The memory a clip starts from: the carried state at inference, else the learned parameters."""
-        if self.state is None or self.training:
-            return self.semantics.expand(batch, -1, -1), self.textures.expand(batch, -1, -1)
+        """The memory a clip starts from: the carried state at inference, else the learned parameters
+        (in training, sometimes the previous step's memory; see the module docstring)."""
+        learned = self.semantics.expand(batch, -1, -1), self.textures.expand(batch, -1, -1)
+        if self.training:
+            carried = self.train_state
+            if carried is None or carried[0].shape[0] != batch or torch.rand(()).item() >= self.carry_prob:
+                return learned
+            return tuple(p + (c.to(p.dtype) - p).detach() for p, c in zip(learned, carried))
+        if self.state is None:
+            return learned
         sem, tex = self.state
         if sem.shape[0] not in (1, batch):
             raise ValueError(f'memory was carried for batch {sem.shape[0]}, got a clip batch of {batch}')

@@ -9,7 +9,8 @@ supplies no-op defaults for the per-clip hooks)::
     x_t : (B, m, C, H, W)  diffusion state u_t in pixel space, HR size
     y   : (B, m, C, H, W)  conditioning frames at HR size (bicubic-upsampled LR, or a
                            frozen regression model's output for SeeClear*)
-    lq  : (B, m, C, h, w)  the LR clip (h = H / scale)
+    lq  : (B, m, C, h, w)  the LR clip (h = H / scale), RGB in [0, 1]
+    (x_t, y and the returned x0 are in the model's ``diffusion_range``, [-1, 1] by default)
     t   : (B,) float       diffusion step index in {1, ..., T} of the full schedule
     cond: whatever ``encode_condition(lq, y)`` returned for this clip, or None, in which
           case the network computes it itself (training goes this way so DDP sees the

@@ -135,6 +135,9 @@ class SeeClearNet(ClipDenoiser):
         memory_size: CaTeGory items J. Default 64.
         memory_dim: CaTeGory width. Default 256.
         memory_pool: decoder features are pooled to memory_pool^2 tokens per frame for M. Default 4.
+        memory_carry_prob: probability that a training step starts CaTeGory from the previous step's
+            memory instead of the learned one, so carrying memory across clips at inference stays in
+            distribution (``category.py``). Default 0.5; 0 trains only from the learned memory.
         distiller: yml dict of the Semantic Distiller (built with ``build_network``). Default
             ``{'type': 'SeeClearLightDistiller'}``.
         freeze_distiller: freeze a trainable distiller. Default False (pretrained ones freeze themselves).
@@ -156,7 +159,7 @@ class SeeClearNet(ClipDenoiser):
                  window_size: int = 8, mfsa_window: int = 8, ffn_ratio: float = 2.0, wavelet_levels: int = 2,
                  token_dim: int = 256, num_clip_tokens: int = 16, clip_encoder_layers: int = 2,
                  clip_decoder_layers: int = 2, memory_size: int = 64, memory_dim: int = 256, memory_pool: int = 4,
-                 distiller: Optional[Dict[str, Any]] = None, freeze_distiller: bool = False, use_dwt: bool = True,
+                 memory_carry_prob: float = 0.5, distiller: Optional[Dict[str, Any]] = None, freeze_distiller: bool = False, use_dwt: bool = True,
                  use_semantic: bool = True, use_mfsa: bool = True, use_incam: bool = True,
                  use_category: bool = True, pad_mode: str = 'reflect'):
         super().__init__()
@@ -182,7 +185,7 @@ class SeeClearNet(ClipDenoiser):
                                     for _ in range(num_middle_blocks))
         self._build_decoder(num_in_ch, num_units, heads, {**opt, 'decoder': True})
         self.memory = CaTeGoryMemory(memory_size, memory_dim, self.chs[::-1], num_heads_for(memory_dim, head_dim),
-                                     memory_pool) if use_category else None
+                                     memory_pool, memory_carry_prob) if use_category else None
         self._last_memory: Optional[Memory] = None
 
     # ----------------------------------------------------------------------------------------------- build
@@ -313,6 +316,10 @@ class SeeClearNet(ClipDenoiser):
                 pooled.append(self.memory.pool(feat, k, inputs.frames))
                 level_memory = self.memory(memory, pooled)  # M over levels 1..k (Eqs. 16-18)
                 feat = level.category(feat, inputs.cond.clip_tokens, level_memory)
-        if self.memory is not None and not self.training:
-            self._last_memory = tuple(x.detach() for x in level_memory)
+        if self.memory is not None:
+            built = tuple(x.detach() for x in level_memory)
+            if self.training:
+                self.memory.train_state = built
+            else:
+                self._last_memory = built
         return feat

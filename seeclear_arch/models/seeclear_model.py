@@ -12,6 +12,11 @@ Options read by this model (besides BasicSR's ``network_g``, ``path``, ``train.o
 
     scale (int) [4]
     diffusion (dict) [{}]: kwargs of ``BlurringResShift`` (num_timesteps, kappa, power, ...).
+    diffusion_range (list of 2 floats) [[-1, 1]]: the value range the diffusion runs in. Frames are in [0, 1];
+        they are mapped affinely to this range for ``q_sample`` and sampling, and back for the loss and the
+        output. ResShift's kappa = 2 is defined for images in [-1, 1] (noise std 2 * 0.99 on a range of 2 at
+        t = T); running it on [0, 1] would double the relative noise. The network sees ``x_t`` and ``y`` in
+        this range and ``lq`` in [0, 1].
     network_base (dict) [absent]: frozen base VSR network; ``path.pretrain_network_base``,
         ``path.param_key_base`` [params], ``path.strict_load_base`` [true]. When resuming, list it in
         ``path.ignore_resume_networks`` (BasicSR would look for ``net_base_<iter>.pth``, which is never saved).
@@ -76,6 +81,10 @@ class SeeClearModel(VideoBaseModel):
     def __init__(self, opt: dict):
         super().__init__(opt)
         self.diffusion = BlurringResShift.from_opt(opt.get('diffusion') or {})
+        low, high = (float(v) for v in opt.get('diffusion_range', (-1.0, 1.0)))
+        if not high > low:
+            raise ValueError(f'diffusion_range must be [low, high] with high > low, got {opt["diffusion_range"]}')
+        self.range_low, self.range_span = low, high - low
         self.scale = int(opt.get('scale', 4))
         self.net_base = self._build_base_network()
         self.num_skipped = 0
@@ -140,10 +149,10 @@ class SeeClearModel(VideoBaseModel):
     def optimize_parameters(self, current_iter: int) -> None:
         """One step: ``t ~ U{1..T}``, ``u_t ~ q(u_t | x0, y)`` (Eq. 25), Charbonnier on ``x0_hat``, all frames."""
         self.optimizer_g.zero_grad()
-        y = self.condition(self.lq)
+        y = self.to_diffusion_range(self.condition(self.lq))
         t = self.diffusion.sample_t(self.lq.size(0), device=self.device)
-        x_t = self.diffusion.q_sample(self.gt, y, t)
-        self.output = self.net_g(x_t, y, self.lq, t.to(x_t.dtype))
+        x_t = self.diffusion.q_sample(self.to_diffusion_range(self.gt), y, t)
+        self.output = self.from_diffusion_range(self.net_g(x_t, y, self.lq, t.to(x_t.dtype)))
         l_pix = self.cri_pix(self.output, self.gt)
         l_pix.backward()
         if self._step_if_finite(l_pix):
@@ -152,6 +161,14 @@ class SeeClearModel(VideoBaseModel):
         loss_dict = OrderedDict(l_pix=l_pix.detach())
         loss_dict['l_skipped_nonfinite'] = torch.tensor(float(self.num_skipped), device=self.device)
         self.log_dict = self.reduce_loss_dict(loss_dict)
+
+    def to_diffusion_range(self, x: torch.Tensor) -> torch.Tensor:
+        """[0, 1] frames -> ``diffusion_range``."""
+        return x * self.range_span + self.range_low
+
+    def from_diffusion_range(self, u: torch.Tensor) -> torch.Tensor:
+        """``diffusion_range`` -> [0, 1] frames (not clamped)."""
+        return (u - self.range_low) / self.range_span
 
     def _step_if_finite(self, loss: torch.Tensor) -> bool:
         """Clip gradients (``train.grad_clip``) and step, unless the loss or gradients are NaN/inf on any rank."""
@@ -208,7 +225,9 @@ class SeeClearModel(VideoBaseModel):
 
     def sample_clip(self, net: nn.Module, lq: torch.Tensor, y: torch.Tensor, generator: torch.Generator,
                     num_steps: Optional[int] = None) -> torch.Tensor:
-        """Sample one clip ``(B, m, C, H, W)`` with the per-clip hooks around the sampler."""
+        """Sample one clip ``(B, m, C, H, W)`` with the per-clip hooks around the sampler; ``y`` and the result
+        are [0, 1] frames, the sampler runs in ``diffusion_range``."""
+        y = self.to_diffusion_range(y)
         cond = call_hook(net, 'encode_condition', lq, y)
 
         def denoise_fn(u_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
@@ -217,7 +236,7 @@ class SeeClearModel(VideoBaseModel):
         out = self.diffusion.sample(denoise_fn, y, generator=generator, num_steps=num_steps)
         if (self.opt.get('val') or {}).get('carry_memory', True):
             call_hook(net, 'end_clip')
-        return out.clamp(0, 1)
+        return self.from_diffusion_range(out).clamp(0, 1)
 
     # --------------------------------------------------------------------------------- validation
     def nondist_validation(self, dataloader, current_iter, tb_logger, save_img):

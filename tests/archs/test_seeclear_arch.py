@@ -118,6 +118,25 @@ def test_memory_carried_after_clip_and_reset():
         torch.testing.assert_close(net(x_t, y, lq, t), first)
 
 
+def test_training_can_start_from_the_previous_steps_memory():
+    """memory_carry_prob=1: step 2 starts from step 1's built memory (as clips 2+ do at inference), and the
+    learned memory parameters still get gradients (straight-through), so DDP sees every parameter used."""
+    net = build_network(tiny_opt(memory_carry_prob=1.0)).train()
+    x_t, y, lq, t = clip_inputs(m=2, h=8, w=8)
+    net(x_t, y, lq, t).sum().backward()  # step 1: no previous memory, starts from the learned one
+    built = net.memory.train_state
+    assert built is not None and not built[0].requires_grad
+    net.zero_grad()
+    start = net.memory.initial(batch=1)
+    torch.testing.assert_close(start[0], built[0])
+    torch.testing.assert_close(start[1], built[1])
+    net(x_t, y, lq, t).sum().backward()
+    assert net.memory.semantics.grad is not None and net.memory.semantics.grad.abs().sum() > 0
+    net_fresh = build_network(tiny_opt(memory_carry_prob=0.0)).train()
+    net_fresh(x_t, y, lq, t)
+    torch.testing.assert_close(net_fresh.memory.initial(batch=1)[0], net_fresh.memory.semantics[None])
+
+
 def output_change(net, frame_in, frame_out, m=3):
     x_t, y, lq, t = clip_inputs(m=m, h=8, w=8)
     with torch.no_grad():

@@ -218,3 +218,27 @@ def test_clip_length_falls_back_to_the_training_clips_then_5(root):
     assert model.clip_length() == 4  # datasets.train.num_frame
     del model.opt['datasets']['train']
     assert model.clip_length() == 5
+
+
+@pytest.mark.parametrize('value_range', [(-1.0, 1.0), (0.0, 1.0)])
+def test_diffusion_runs_in_diffusion_range_and_an_exact_denoiser_returns_y(root, value_range):
+    """The denoiser sees ``y`` mapped to ``diffusion_range``; predicting ``y`` exactly gives bicubic back."""
+    opt = model_options(root)
+    opt['network_g'] = {'type': 'SeeClearTestRecordingDenoiser', 'bias': 0.0}
+    opt['diffusion_range'] = list(value_range)
+    model = build_model(opt)
+    seen = []
+    net = model.get_bare_model(model.net_g_ema if hasattr(model, 'net_g_ema') else model.net_g)
+    net.register_forward_hook(lambda mod, args, out: seen.append(args[1].min().item()))
+    lq = torch.zeros(1, 3, 3, 8, 8)  # black frames: y = 0 in [0, 1]
+    model.feed_data({'lq': lq})
+    model.test()
+    assert seen and all(v == pytest.approx(value_range[0]) for v in seen)
+    torch.testing.assert_close(model.output, bicubic_upsample(lq, SCALE))
+
+
+def test_diffusion_range_must_be_increasing(root):
+    opt = model_options(root)
+    opt['diffusion_range'] = [1, -1]
+    with pytest.raises(ValueError, match='diffusion_range'):
+        build_model(opt)
