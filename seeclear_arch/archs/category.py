@@ -8,8 +8,8 @@ gives both a zero gradient (each factor's gradient is the other factor), so we z
 only, give ``T_bar`` a small random init, and use the residual product ``T_hat = T * (1 + C)`` (Eq. 17):
 at init ``T_hat = T_bar``, and both parameters get gradients from the first step.
 
-Construction ``M`` (Eqs. 16-18): ``T' = SA(CA(T_hat, feats))``, ``C' = C + W T'``, where ``feats`` are the
-decoder features, average-pooled per frame to ``pool x pool``, projected to ``dim`` and concatenated
+Construction ``M`` (Eqs. 16-18): ``T' = LN(SA(CA(T_hat, feats)))``, ``C' = LN(C + W T')``, where ``feats`` are
+the decoder features, average-pooled per frame to ``pool x pool``, projected to ``dim`` and concatenated
 over frames and levels. ``M`` runs inside every forward ("the update mechanism is reused" at sampling):
 decoder level ``k`` queries the memory built from the current state and the features of levels
 ``1..k`` (coarse to fine), so ``M`` is trained. The state is the learned ``(C_bar, T_bar)`` in training and
@@ -53,6 +53,9 @@ class CaTeGoryMemory(nn.Module):
         self.cross = TokenBlock(dim, num_heads, self_attn=False, cross_attn=True)
         self.self_attn = TokenBlock(dim, num_heads)
         self.update_semantics = nn.Linear(dim, dim)
+        # M's outputs are layer-normed: the memory is fed back into M clip after clip, and without a bound
+        # the product T * (1 + C) grows geometrically along the chain (NaN after a few carried clips)
+        self.norm_sem, self.norm_tex = nn.LayerNorm(dim), nn.LayerNorm(dim)
         self.pool_size = pool_size
         self.state: Optional[Memory] = None  # carried between clips at inference (not saved)
         self.carry_prob = carry_prob
@@ -85,7 +88,7 @@ class CaTeGoryMemory(nn.Module):
         sem, tex = memory
         tex_hat = tex * (1 + sem)  # Eq. 17, residual product (see module docstring)
         tex_new = self.self_attn(self.cross(tex_hat, torch.cat(feats, dim=1)))  # Eq. 18
-        return sem + self.update_semantics(tex_new), tex_new
+        return self.norm_sem(sem + self.update_semantics(tex_new)), self.norm_tex(tex_new)
 
 
 class CaTeGoryQuery(nn.Module):

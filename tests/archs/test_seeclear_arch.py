@@ -137,6 +137,20 @@ def test_training_can_start_from_the_previous_steps_memory():
     torch.testing.assert_close(net_fresh.memory.initial(batch=1)[0], net_fresh.memory.semantics[None])
 
 
+def test_memory_stays_bounded_over_many_carried_clips():
+    """A 100-frame sequence is 20 clips of 5: the carried memory must not grow along the chain."""
+    net = build_network(tiny_opt()).eval()
+    x_t, y, lq, t = clip_inputs(m=2, h=8, w=8)
+    norms = []
+    with torch.no_grad():
+        for _ in range(30):
+            out = net(x_t * 3, y, lq, t)
+            net.end_clip()
+            norms.append(net.memory.state[1].norm().item())
+    assert torch.isfinite(out).all()
+    assert max(norms) < 2 * norms[0]
+
+
 def output_change(net, frame_in, frame_out, m=3):
     x_t, y, lq, t = clip_inputs(m=m, h=8, w=8)
     with torch.no_grad():
