@@ -159,7 +159,8 @@ class SeeClearNet(ClipDenoiser):
                  window_size: int = 8, mfsa_window: int = 8, ffn_ratio: float = 2.0, wavelet_levels: int = 2,
                  token_dim: int = 256, num_clip_tokens: int = 16, clip_encoder_layers: int = 2,
                  clip_decoder_layers: int = 2, memory_size: int = 64, memory_dim: int = 256, memory_pool: int = 4,
-                 memory_carry_prob: float = 0.5, distiller: Optional[Dict[str, Any]] = None, freeze_distiller: bool = False, use_dwt: bool = True,
+                 memory_carry_prob: float = 0.5, distiller: Optional[Dict[str, Any]] = None,
+                 freeze_distiller: bool = False, use_dwt: bool = True,
                  use_semantic: bool = True, use_mfsa: bool = True, use_incam: bool = True,
                  use_category: bool = True, pad_mode: str = 'reflect'):
         super().__init__()
