@@ -100,14 +100,25 @@ def _one_iter_yml(data_root: str, path: str, name: str) -> str:
     return write_yml(opt, path)
 
 
-def test_basicsr_checkout_train_py_finds_seeclear(tmp_path, data_root, subprocess_env):
+FAKE_BASICSR_TEST = FAKE_BASICSR_TRAIN.replace('train', 'test')
+
+
+def test_basicsr_checkout_train_and_test_py_find_seeclear(tmp_path, data_root, subprocess_env):
+    """A BasicSR checkout's own scripts (no edit) train and test SeeClear through the auto-registration."""
     checkout = tmp_path / 'BasicSR'
     (checkout / 'basicsr').mkdir(parents=True)
     (checkout / 'basicsr' / 'train.py').write_text(FAKE_BASICSR_TRAIN)
+    (checkout / 'basicsr' / 'test.py').write_text(FAKE_BASICSR_TEST)
     yml = _one_iter_yml(data_root, str(tmp_path / 'one.yml'), 'checkout')
     run([PY, 'basicsr/train.py', '-opt', yml], str(checkout), subprocess_env)
     log = _log(str(checkout / 'experiments' / 'checkout'), 'train')
     assert 'Model [SeeClearModel] is created.' in log
+    weights = str(checkout / 'experiments' / 'checkout' / 'models' / 'net_g_latest.pth')
+    test_yml = write_yml(inference_options(data_root, weights), str(tmp_path / 'test.yml'))
+    run([PY, 'basicsr/test.py', '-opt', test_yml], str(checkout), subprocess_env)
+    results = checkout / 'results' / 'tiny_test'
+    assert 'Model [SeeClearModel] is created.' in _log(str(results), 'test')
+    assert len(os.listdir(results / 'visualization' / 'tiny_test_set' / 'seq0')) == 7
 
 
 def _basicsr_symlink_root(tmp_path) -> str:

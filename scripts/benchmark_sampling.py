@@ -1,0 +1,134 @@
+"""Time SeeClear's sampler on one clip with random weights.
+
+Usage:
+    python scripts/benchmark_sampling.py -opt options/train_seeclear_demo.yml [--lr-size 64x64] [--clip 5] \
+        [--steps 15] [--repeats 3] [--device cpu|cuda] [--dtype float32|bfloat16|float16] [--random-distiller]
+
+Builds ``SeeClearModel`` from the yml (``network_g``, ``diffusion``, ``diffusion_range``, optional
+``network_base``) in test mode without loading ``path.pretrain_network_g``, then times what inference runs per
+clip: ``condition`` + ``sample_clip`` (``encode_condition``, ``--steps`` network calls, ``end_clip``) on a random
+LR clip, after one warm-up run. ``--random-distiller`` builds a pretrained distiller from its config with random
+weights (as scripts/count_params.py). bfloat16/float16 run under ``torch.autocast``. Peak memory is
+``torch.cuda.max_memory_allocated`` on cuda and the process's peak RSS (``getrusage``) on CPU.
+"""
+import argparse
+import copy
+import logging
+import os
+import resource
+import sys
+import time
+from typing import Dict, List
+
+# the repo copy of seeclear_arch must win over an installed one (basicsr's import may pull that in)
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import torch  # noqa: E402
+from basicsr.utils import get_root_logger  # noqa: E402
+
+import seeclear_arch  # noqa: E402,F401  (registers the archs and the model)
+from seeclear_arch.archs.denoiser import call_hook  # noqa: E402
+from seeclear_arch.inference import build_inference_model, load_inference_options, read_options  # noqa: E402
+
+DTYPES = {'float32': torch.float32, 'bfloat16': torch.bfloat16, 'float16': torch.float16}
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument('-opt', required=True, help='yml with network_g and diffusion')
+    parser.add_argument('--lr-size', default='64x64', help='LR clip size HxW')
+    parser.add_argument('--clip', type=int, default=5, help='frames per clip (m)')
+    parser.add_argument('--steps', type=int, default=15, help='sampler steps (<= diffusion.num_timesteps)')
+    parser.add_argument('--repeats', type=int, default=3, help='timed runs after one warm-up run')
+    parser.add_argument('--device', choices=('cpu', 'cuda'), default='cpu')
+    parser.add_argument('--dtype', choices=tuple(DTYPES), default='float32')
+    parser.add_argument('--random-distiller', action='store_true')
+    parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument('--verbose', action='store_true', help="show BasicSR's log (network printout)")
+    args = parser.parse_args()
+    if args.device == 'cuda' and not torch.cuda.is_available():
+        parser.error('--device cuda but torch.cuda.is_available() is False')
+    if args.repeats < 1 or args.clip < 1:
+        parser.error('--repeats and --clip must be >= 1')
+    return args
+
+
+def parse_size(text: str) -> List[int]:
+    try:
+        h, w = (int(v) for v in text.lower().split('x'))
+    except ValueError:
+        raise SystemExit(f'error: --lr-size must look like 64x64, got {text!r}') from None
+    return [h, w]
+
+
+def benchmark_options(args: argparse.Namespace) -> dict:
+    """Test-mode options with random weights on ``args.device``; the distiller made random if asked."""
+    opt = copy.deepcopy(read_options(args.opt))
+    opt.setdefault('path', {})['pretrain_network_g'] = None
+    distiller = opt['network_g'].get('distiller')
+    if args.random_distiller and distiller:
+        for key in ('model_id', 'pretrained_path', 'cache_dir'):
+            distiller.pop(key, None)
+        distiller.setdefault('config', {})
+    opt = load_inference_options(opt, require_weights=False, num_gpu=int(args.device == 'cuda'))
+    opt['val'] = dict(opt.get('val') or {}, num_frame=args.clip)
+    return opt
+
+
+def sync(device: torch.device) -> None:
+    if device.type == 'cuda':
+        torch.cuda.synchronize(device)
+
+
+def time_clip(model, lq: torch.Tensor, args: argparse.Namespace) -> float:
+    """Seconds for one clip: condition, then the sampler with the per-clip hooks (memory reset first)."""
+    net = model._inference_net()
+    generator = torch.Generator(device=model.device).manual_seed(args.seed)
+    call_hook(net, 'reset_memory')
+    autocast = torch.autocast(model.device.type, dtype=DTYPES[args.dtype], enabled=args.dtype != 'float32')
+    sync(model.device)
+    began = time.perf_counter()
+    with torch.no_grad(), autocast:
+        out = model.sample_clip(net, lq, model.condition(lq), generator, args.steps)
+    sync(model.device)
+    if not torch.isfinite(out).all():
+        raise SystemExit(f'error: non-finite output under {args.dtype}')
+    return time.perf_counter() - began
+
+
+def peak_memory_mib(device: torch.device) -> float:
+    if device.type == 'cuda':
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+def run(args: argparse.Namespace) -> Dict[str, object]:
+    h, w = parse_size(args.lr_size)
+    get_root_logger(log_level=logging.INFO if args.verbose else logging.WARNING)
+    torch.manual_seed(args.seed)
+    model = build_inference_model(benchmark_options(args))
+    lq = torch.rand(1, args.clip, 3, h, w, generator=torch.Generator().manual_seed(args.seed)).to(model.device)
+    time_clip(model, lq, args)  # warm-up (allocator, cuDNN / kernel selection)
+    if model.device.type == 'cuda':
+        torch.cuda.reset_peak_memory_stats(model.device)
+    times = [time_clip(model, lq, args) for _ in range(args.repeats)]
+    per_clip = sum(times) / len(times)
+    params = sum(p.numel() for p in model._inference_net().parameters())
+    return {'network': model.opt['network_g']['type'], 'params': f'{params / 1e6:.2f}M', 'device': args.device,
+            'dtype': args.dtype, 'lr': f'{h}x{w}', 'hr': f'{h * model.scale}x{w * model.scale}', 'clip': args.clip,
+            'steps': args.steps, 'repeats': args.repeats, 's/clip': f'{per_clip:.3f}',
+            'min s/clip': f'{min(times):.3f}',
+            's/frame': f'{per_clip / args.clip:.3f}', 's/step': f'{per_clip / args.steps:.4f}',
+            'peak MiB': f'{peak_memory_mib(model.device):.0f}', 'threads': torch.get_num_threads()}
+
+
+def main() -> None:
+    row = run(parse_args())
+    width = max(len(k) for k in row)
+    print('-' * (width + 16))
+    for key, value in row.items():
+        print(f'{key:<{width}}  {value}')
+    print('-' * (width + 16))
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,62 @@
+"""Super-resolve a video file or a folder of frames with a trained SeeClear model (x4).
+
+Usage:
+    python scripts/inference_seeclear.py -opt options/test_seeclear_demo.yml --input my_video.mp4 \
+        --output results/my_video [--weights net_g.pth] [--num-steps 15] [--seed 0] [--max-frames 100] \
+        [--chunk 50] [--video] [--fps 25]
+
+Writes ``OUTPUT/00000000.png, ...`` (each written to a temporary name, then renamed) and, with ``--video``,
+``OUTPUT/sr.mp4`` (or ``--video PATH``) at the source frame rate. Long inputs are sampled ``--chunk`` frames at a
+time (a multiple of the clip length ``val.num_frame``; 0 = all at once) with the CaTeGory memory and the noise
+generator carried across chunks, so the result does not depend on ``--chunk`` (see seeclear_arch/inference.py).
+"""
+import argparse
+import logging
+import os
+import sys
+from os import path as osp
+
+# the repo copy of seeclear_arch must win over an installed one (basicsr's import may pull that in)
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from basicsr.utils import get_root_logger  # noqa: E402
+
+import seeclear_arch  # noqa: E402,F401  (registers the archs and the model)
+from seeclear_arch.inference import read_options, run_inference, summarize  # noqa: E402
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument('-opt', required=True, help='test yml (network_g, diffusion, path, val)')
+    parser.add_argument('--input', required=True, help='video file (mp4, mkv, ...) or folder of frames')
+    parser.add_argument('--output', required=True, help='output folder for the HR frames')
+    parser.add_argument('--weights', help='checkpoint (default: path.pretrain_network_g of the yml)')
+    parser.add_argument('--num-steps', type=int, help='sampler steps (default: val.num_steps, else T)')
+    parser.add_argument('--seed', type=int, help='noise seed (default: val.seed, else 0)')
+    parser.add_argument('--max-frames', type=int, help='process only the first N frames')
+    parser.add_argument('--chunk', type=int, help='frames per chunk, a multiple of the clip length; 0 = all '
+                        '(default: 50 rounded down to a multiple of the clip length)')
+    parser.add_argument('--video', nargs='?', const='', default=None,
+                        help='also write an mp4 (default path: OUTPUT/sr.mp4)')
+    parser.add_argument('--fps', type=float, help='mp4 frame rate (default: the source video\'s, else 25)')
+    parser.add_argument('--non-rgb', choices=('convert', 'error'), default='convert',
+                        help='grayscale/RGBA input frames: convert with a warning, or refuse')
+    parser.add_argument('--verbose', action='store_true', help="show BasicSR's log (network printout, loading)")
+    return parser.parse_args()
+
+
+def main() -> None:
+    args = parse_args()
+    get_root_logger(log_level=logging.INFO if args.verbose else logging.WARNING)
+    video = None if args.video is None else (args.video or osp.join(args.output, 'sr.mp4'))
+    try:
+        result = run_inference(read_options(args.opt), args.input, args.output, weights=args.weights,
+                               num_steps=args.num_steps, seed=args.seed, max_frames=args.max_frames,
+                               chunk=args.chunk, video=video, fps=args.fps, non_rgb=args.non_rgb)
+    except (FileNotFoundError, ValueError) as err:
+        sys.exit(f'error: {err}')
+    for key, value in summarize(result).items():
+        print(f'{key}: {value}')
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,167 @@
+"""seeclear_arch.inference and its scripts on a tiny video / frame folder with a tiny random network."""
+import os
+import sys
+from os import path as osp
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from basicsr.utils.registry import ARCH_REGISTRY
+
+from seeclear_arch.inference import (
+    build_inference_model,
+    load_inference_options,
+    load_sequence,
+    plan_chunks,
+    resolve_chunk,
+    run_inference,
+    super_resolve,
+)
+from seeclear_arch.models.clip_utils import split_clips
+from tests.models.tiny_experiment import CLIP_LEN, SCALE, inference_options, run, write_yml
+
+H, W = 24, 32  # LR frames
+
+
+def _rgb_frames(n: int, h: int = H, w: int = W) -> list:
+    rng = np.random.default_rng(1)
+    return [cv2.resize(rng.integers(0, 256, (h // 4, w // 4, 3), dtype=np.uint8), (w, h)) for _ in range(n)]
+
+
+def _write_mp4(path: str, n: int = 6, fps: int = 10) -> str:
+    import av
+    with av.open(path, mode='w') as container:
+        stream = container.add_stream('libx264' if 'libx264' in av.codecs_available else 'mpeg4', rate=fps)
+        stream.width, stream.height, stream.pix_fmt = W, H, 'yuv420p'
+        for rgb in _rgb_frames(n):
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(rgb, format='rgb24')))
+        container.mux(stream.encode())
+    return path
+
+
+def _write_folder(folder: str, n: int) -> str:
+    os.makedirs(folder)
+    for i, rgb in enumerate(_rgb_frames(n)):
+        cv2.imwrite(osp.join(folder, f'{i:04d}.png'), rgb[:, :, ::-1])
+    return folder
+
+
+@pytest.fixture(scope='module')
+def tiny(tmp_path_factory) -> dict:
+    """Tiny options (SeeClearConvDenoiser, T = 4, clips of 3, 2 steps) with random weights in a .pth."""
+    root = str(tmp_path_factory.mktemp('inference'))
+    weights = osp.join(root, 'net_g.pth')
+    opt = inference_options(root, weights)
+    torch.manual_seed(0)
+    net_opt = dict(opt['network_g'])
+    net = ARCH_REGISTRY.get(net_opt.pop('type'))(**net_opt)
+    torch.save({'params': net.state_dict()}, weights)
+    return {'root': root, 'opt': opt, 'weights': weights, 'yml': write_yml(opt, osp.join(root, 'tiny.yml')),
+            'video': _write_mp4(osp.join(root, 'in.mp4')), 'folder': _write_folder(osp.join(root, 'frames'), 7)}
+
+
+def _sr(model, seq, chunk, seed=0) -> torch.Tensor:
+    return torch.cat([frames for _, frames in super_resolve(model, seq, chunk, seed)], dim=0)
+
+
+def test_load_video_and_folder(tiny):
+    seq = load_sequence(tiny['video'])
+    assert len(seq) == 6 and seq.size == (H, W) and seq.fps == pytest.approx(10)
+    assert seq.clip([0, 5]).shape == (1, 2, 3, H, W) and seq.clip([0]).max() <= 1
+    assert len(load_sequence(tiny['video'], max_frames=4)) == 4
+    folder = load_sequence(tiny['folder'], max_frames=5)
+    assert len(folder) == 5 and folder.fps is None and folder.clip([1]).dtype == torch.float32
+
+
+def test_bad_inputs(tmp_path, tiny):
+    with pytest.raises(FileNotFoundError, match='does not exist'):
+        load_sequence(str(tmp_path / 'missing.mp4'))
+    (tmp_path / 'empty').mkdir()
+    with pytest.raises(FileNotFoundError, match='contains no image'):
+        load_sequence(str(tmp_path / 'empty'))
+    (tmp_path / 'bad.mp4').write_text('not a video')
+    with pytest.raises(ValueError, match='Cannot decode video'):
+        load_sequence(str(tmp_path / 'bad.mp4'))
+    mixed = _write_folder(str(tmp_path / 'mixed'), 2)
+    cv2.imwrite(osp.join(mixed, '0002.png'), np.zeros((H, W + 4, 3), np.uint8))
+    with pytest.raises(ValueError, match='same size'):
+        load_sequence(mixed)
+    gray = _write_folder(str(tmp_path / 'gray'), 1)
+    cv2.imwrite(osp.join(gray, '0001.png'), np.zeros((H, W), np.uint8))
+    with pytest.warns(UserWarning, match='grayscale'):
+        assert load_sequence(gray).frames.shape == (2, 3, H, W)
+    with pytest.raises(ValueError, match='grayscale'):
+        load_sequence(gray, non_rgb='error')
+
+
+def test_options_need_existing_weights(tiny, tmp_path):
+    missing = str(tmp_path / 'nope.pth')
+    with pytest.raises(FileNotFoundError, match='nope.pth'):
+        load_inference_options(tiny['opt'], missing)
+    no_weights = dict(tiny['opt'], path={'pretrain_network_g': None})
+    with pytest.raises(ValueError, match='--weights'):
+        load_inference_options(no_weights)
+    opt = load_inference_options(no_weights, tiny['weights'])
+    assert opt['path']['pretrain_network_g'] == tiny['weights'] and not opt['is_train'] and not opt['dist']
+    assert tiny['opt']['path']['pretrain_network_g'] == tiny['weights']  # input not mutated
+
+
+def test_plan_chunks_regroups_the_whole_sequence_clips():
+    for n, chunk in [(7, 3), (7, 6), (10, 0), (2, 6)]:
+        plan = plan_chunks(n, CLIP_LEN, chunk)
+        assert [clip for part in plan for clip in part] == split_clips(n, CLIP_LEN)
+    assert resolve_chunk(None, 5) == 50 and resolve_chunk(None, 3) == 48 and resolve_chunk(None, 64) == 64
+    with pytest.raises(ValueError, match='multiple of the clip length'):
+        resolve_chunk(4, CLIP_LEN)
+
+
+def test_chunked_equals_unchunked_and_model_test(tiny):
+    """7 frames, clips of 3: chunks of 3 frames (the tail clip mirrors into the previous chunk) give the
+    frames of one whole-sequence run and of SeeClearModel.test(); the seed decides the noise."""
+    model = build_inference_model(load_inference_options(tiny['opt']))
+    seq = load_sequence(tiny['folder'])
+    whole = _sr(model, seq, chunk=0)
+    assert whole.shape == (7, 3, H * SCALE, W * SCALE)
+    assert torch.equal(_sr(model, seq, chunk=3), whole)
+    assert torch.equal(_sr(model, seq, chunk=6), whole)
+    model.feed_data({'lq': seq.clip(range(len(seq)))})
+    model.test()  # val.seed = 0
+    assert torch.equal(model.output[0], whole)
+    assert torch.equal(_sr(model, seq, chunk=0, seed=0), whole)
+    assert not torch.equal(_sr(model, seq, chunk=3, seed=1), whole)
+
+
+def test_run_inference_writes_frames_and_video(tiny, tmp_path):
+    import av
+    out = str(tmp_path / 'out')
+    result = run_inference(tiny['opt'], tiny['video'], out, chunk=3, video=osp.join(out, 'sr.mp4'))
+    assert result.num_frames == 6 and result.sr_size == (H * SCALE, W * SCALE)
+    assert sorted(os.listdir(out)) == [f'{i:08d}.png' for i in range(6)] + ['sr.mp4']  # no temporary files
+    assert all(cv2.imread(p).shape == (H * SCALE, W * SCALE, 3) for p in result.frame_paths)
+    with av.open(result.video_path) as container:
+        stream = container.streams.video[0]
+        assert (stream.width, stream.height, float(stream.average_rate)) == (W * SCALE, H * SCALE, 10.0)
+        assert sum(1 for _ in container.decode(video=0)) == 6
+
+
+def test_inference_cli(tiny, tmp_path, repo_root, subprocess_env):
+    out = str(tmp_path / 'cli')
+    script = osp.join(repo_root, 'scripts', 'inference_seeclear.py')
+    proc = run([sys.executable, script, '-opt', tiny['yml'], '--input', tiny['folder'], '--output', out,
+                '--max-frames', '4', '--num-steps', '1', '--seed', '3'], cwd=str(tmp_path), env=subprocess_env)
+    assert 'frames: 4' in proc.stdout and f'sr_size: {H * SCALE}x{W * SCALE}' in proc.stdout
+    assert sorted(os.listdir(out)) == [f'{i:08d}.png' for i in range(4)]
+    bad = [sys.executable, script, '-opt', tiny['yml'], '--input', tiny['folder'], '--output', out,
+           '--weights', str(tmp_path / 'missing.pth')]
+    with pytest.raises(AssertionError, match='missing.pth does not exist'):
+        run(bad, cwd=str(tmp_path), env=subprocess_env)
+
+
+def test_benchmark_script(tiny, tmp_path, repo_root, subprocess_env):
+    script = osp.join(repo_root, 'scripts', 'benchmark_sampling.py')
+    proc = run([sys.executable, script, '-opt', tiny['yml'], '--lr-size', '8x12', '--clip', '3', '--steps', '2',
+                '--repeats', '1'], cwd=str(tmp_path), env=subprocess_env)
+    for key in ('s/clip', 's/frame', 's/step', 'peak MiB'):
+        assert key in proc.stdout
+    assert 'SeeClearConvDenoiser' in proc.stdout and '32x48' in proc.stdout
