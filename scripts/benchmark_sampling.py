@@ -81,7 +81,7 @@ def sync(device: torch.device) -> None:
 
 def time_clip(model, lq: torch.Tensor, args: argparse.Namespace) -> float:
     """Seconds for one clip: condition, then the sampler with the per-clip hooks (memory reset first)."""
-    net = model._inference_net()
+    net = model.inference_net()
     generator = torch.Generator(device=model.device).manual_seed(args.seed)
     call_hook(net, 'reset_memory')
     autocast = torch.autocast(model.device.type, dtype=DTYPES[args.dtype], enabled=args.dtype != 'float32')
@@ -112,7 +112,7 @@ def run(args: argparse.Namespace) -> Dict[str, object]:
         torch.cuda.reset_peak_memory_stats(model.device)
     times = [time_clip(model, lq, args) for _ in range(args.repeats)]
     per_clip = sum(times) / len(times)
-    params = sum(p.numel() for p in model._inference_net().parameters())
+    params = sum(p.numel() for p in model.inference_net().parameters())
     return {'network': model.opt['network_g']['type'], 'params': f'{params / 1e6:.2f}M', 'device': args.device,
             'dtype': args.dtype, 'lr': f'{h}x{w}', 'hr': f'{h * model.scale}x{w * model.scale}', 'clip': args.clip,
             'steps': args.steps, 'repeats': args.repeats, 's/clip': f'{per_clip:.3f}',

@@ -204,7 +204,7 @@ def super_resolve(model, seq: LRSequence, chunk: Optional[int] = None, seed: Opt
     seed = int(val_opt.get('seed', 0)) if seed is None else int(seed)
     num_steps = val_opt.get('num_steps') if num_steps is None else num_steps
     clip_len = model.clip_length()
-    net = model._inference_net()  # EMA network if present, like test()
+    net = model.inference_net()
     generator = torch.Generator(device=model.device).manual_seed(seed)
     call_hook(net, 'reset_memory')
     start = 0

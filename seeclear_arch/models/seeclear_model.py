@@ -188,7 +188,8 @@ class SeeClearModel(VideoBaseModel):
         return True
 
     # ------------------------------------------------------------------------------------ testing
-    def _inference_net(self) -> nn.Module:
+    def inference_net(self) -> nn.Module:
+        """The network used for sampling: the EMA copy when training keeps one, in eval mode."""
         net = self.net_g_ema if hasattr(self, 'net_g_ema') else self.get_bare_model(self.net_g)
         return net.eval()
 
@@ -208,7 +209,7 @@ class SeeClearModel(VideoBaseModel):
         ``encode_condition`` once per clip, ``end_clip`` after each clip's last step; noise from a generator
         seeded with ``val.seed``.
         """
-        net = self._inference_net()
+        net = self.inference_net()
         val_opt = self.opt.get('val') or {}
         generator = torch.Generator(device=self.device).manual_seed(int(val_opt.get('seed', 0)))
         with torch.no_grad():
