@@ -319,8 +319,9 @@ class SeeClearNet(ClipDenoiser):
                 feat = level.category(feat, inputs.cond.clip_tokens, level_memory)
         if self.memory is not None:
             built = tuple(x.detach() for x in level_memory)
-            if self.training:
-                self.memory.train_state = built
+            if self.training:  # a non-finite memory (a step the model will skip) must not be carried on
+                finite = all(bool(torch.isfinite(x).all()) for x in built)
+                self.memory.train_state = built if finite else None
             else:
                 self._last_memory = built
         return feat

@@ -293,7 +293,10 @@ class SeeClearModel(VideoBaseModel):
         values = []
         for opt_ in (self.opt['val'].get('metrics') or {}).values():
             if is_per_sequence(opt_['type']):
-                data = {'img': sr_imgs} if gt_imgs is None else {'img': sr_imgs, 'img2': gt_imgs}
+                if gt_imgs is None:
+                    raise ValueError(f"val.metrics type {opt_['type']} compares SR with GT frames, but this "
+                                     'dataset has no dataroot_gt: set it or remove the metric.')
+                data = {'img': sr_imgs, 'img2': gt_imgs}
                 values.append(float(calculate_metric(data, opt_)))
                 continue
             frames = [{'img': s} if gt_imgs is None else {'img': s, 'img2': g}

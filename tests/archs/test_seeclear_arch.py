@@ -137,6 +137,16 @@ def test_training_can_start_from_the_previous_steps_memory():
     torch.testing.assert_close(net_fresh.memory.initial(batch=1)[0], net_fresh.memory.semantics[None])
 
 
+def test_a_non_finite_training_step_does_not_poison_the_carried_memory():
+    net = build_network(tiny_opt(memory_carry_prob=1.0)).train()
+    x_t, y, lq, t = clip_inputs(m=2, h=8, w=8)
+    bad = x_t.clone()
+    bad[0, 0, 0, 0, 0] = float('nan')
+    net(bad, y, lq, t)  # the model skips this step
+    assert net.memory.train_state is None
+    assert torch.isfinite(net(x_t, y, lq, t)).all()
+
+
 def test_memory_stays_bounded_over_many_carried_clips():
     """A 100-frame sequence is 20 clips of 5: the carried memory must not grow along the chain."""
     net = build_network(tiny_opt()).eval()

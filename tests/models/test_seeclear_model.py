@@ -170,6 +170,13 @@ def test_validation_metrics_per_frame_and_per_sequence(root):
     assert model.best_metric_results['tiny_val']['seq_len']['val'] == pytest.approx(4.5)  # mean over sequences
 
 
+def test_sequence_metric_without_gt_is_a_clear_error(root):
+    model = _recording_model(root, num_frame=3, num_steps=1)
+    model.opt['val']['metrics'] = {'seq_len': {'type': 'calculate_seeclear_test_seq_len'}}
+    with pytest.raises(ValueError, match='no dataroot_gt'):
+        model.sequence_metrics([np.zeros((4, 4, 3), np.uint8)] * 2, None)
+
+
 def _base_model(root, base_opt, base_mode, tmp_path):
     from basicsr.archs import build_network
     weights = osp.join(str(tmp_path), 'base.pth')
