@@ -17,6 +17,9 @@ Options read by this model (besides BasicSR's ``network_g``, ``path``, ``train.o
         output. ResShift's kappa = 2 is defined for images in [-1, 1] (noise std 2 * 0.99 on a range of 2 at
         t = T); running it on [0, 1] would double the relative noise. The network sees ``x_t`` and ``y`` in
         this range and ``lq`` in [0, 1].
+    diffusion_input_scaling (bool) [true]: ResShift's input normalisation: the network sees
+        ``x_t / sqrt(kappa^2 eta_t + 1)`` (unit-ish variance at every step) instead of ``x_t``. Measured on the
+        demo (README): +0.06 dB mean PSNR on the held-out sequences over ``false``, same budget.
     network_base (dict) [absent]: frozen base VSR network; ``path.pretrain_network_base``,
         ``path.param_key_base`` [params], ``path.strict_load_base`` [true]. When resuming, list it in
         ``path.ignore_resume_networks`` (BasicSR would look for ``net_base_<iter>.pth``, which is never saved).
@@ -85,6 +88,7 @@ class SeeClearModel(VideoBaseModel):
         if not high > low:
             raise ValueError(f'diffusion_range must be [low, high] with high > low, got {opt["diffusion_range"]}')
         self.range_low, self.range_span = low, high - low
+        self.input_scaling = bool(opt.get('diffusion_input_scaling', True))
         self.scale = int(opt.get('scale', 4))
         self.net_base = self._build_base_network()
         self.num_skipped = 0
@@ -152,7 +156,7 @@ class SeeClearModel(VideoBaseModel):
         y = self.to_diffusion_range(self.condition(self.lq))
         t = self.diffusion.sample_t(self.lq.size(0), device=self.device)
         x_t = self.diffusion.q_sample(self.to_diffusion_range(self.gt), y, t)
-        self.output = self.from_diffusion_range(self.net_g(x_t, y, self.lq, t.to(x_t.dtype)))
+        self.output = self.from_diffusion_range(self.net_g(self.net_input(x_t, t), y, self.lq, t.to(x_t.dtype)))
         l_pix = self.cri_pix(self.output, self.gt)
         l_pix.backward()
         if self._step_if_finite(l_pix):
@@ -161,6 +165,15 @@ class SeeClearModel(VideoBaseModel):
         loss_dict = OrderedDict(l_pix=l_pix.detach())
         loss_dict['l_skipped_nonfinite'] = torch.tensor(float(self.num_skipped), device=self.device)
         self.log_dict = self.reduce_loss_dict(loss_dict)
+
+    def net_input(self, x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """The state as the network sees it: ``x_t``, or ``x_t / sqrt(kappa^2 eta_t + 1)`` with
+        ``diffusion_input_scaling`` (ResShift's ``normalize_input``)."""
+        if not self.input_scaling:
+            return x_t
+        eta = self.diffusion.etas.to(x_t.device)[t.long()].to(x_t.dtype)  # (B,)
+        std = torch.sqrt(self.diffusion.kappa ** 2 * eta + 1)
+        return x_t / std.view(-1, *([1] * (x_t.dim() - 1)))
 
     def to_diffusion_range(self, x: torch.Tensor) -> torch.Tensor:
         """[0, 1] frames -> ``diffusion_range``."""
@@ -232,7 +245,8 @@ class SeeClearModel(VideoBaseModel):
         cond = call_hook(net, 'encode_condition', lq, y)
 
         def denoise_fn(u_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-            return net(u_t, y, lq, t) if cond is None else net(u_t, y, lq, t, cond)
+            u_in = self.net_input(u_t, t)
+            return net(u_in, y, lq, t) if cond is None else net(u_in, y, lq, t, cond)
 
         out = self.diffusion.sample(denoise_fn, y, generator=generator, num_steps=num_steps)
         if (self.opt.get('val') or {}).get('carry_memory', True):

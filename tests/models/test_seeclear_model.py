@@ -249,3 +249,15 @@ def test_diffusion_range_must_be_increasing(root):
     opt['diffusion_range'] = [1, -1]
     with pytest.raises(ValueError, match='diffusion_range'):
         build_model(opt)
+
+
+@pytest.mark.parametrize('scaling', [True, False])
+def test_input_scaling_divides_the_state_by_its_marginal_std(root, scaling):
+    """ResShift's normalize_input: the denoiser sees x_t / sqrt(kappa^2 eta_t + 1)."""
+    opt = model_options(root)
+    opt['diffusion_input_scaling'] = scaling
+    model = build_model(opt)
+    x_t, t = torch.ones(2, 1, 3, 4, 4), torch.tensor([1, 4])
+    etas = model.diffusion.etas[t].float()
+    expected = 1 / torch.sqrt(model.diffusion.kappa ** 2 * etas + 1) if scaling else torch.ones(2)
+    torch.testing.assert_close(model.net_input(x_t, t)[:, 0, 0, 0, 0], expected)
