@@ -202,3 +202,28 @@ def test_count_parameters_by_component_adds_up():
     assert set(counts) == {'condenser', 'incam', 'category', 'distiller', 'total'}
     parts = sum(v['total'] for k, v in counts.items() if k != 'total')
     assert parts == counts['total']['total'] == sum(p.numel() for p in net.parameters())
+
+
+def test_paper_scale_configuration_trains_and_samples(repo_root):
+    """options/arch/seeclear_paper.yml (240M with a random-weight Mask2Former Swin-T distiller): one training
+    forward/backward reaches every trainable parameter and none of the frozen distiller; eval hooks run."""
+    import copy
+    import os
+
+    import yaml
+    with open(os.path.join(repo_root, 'options', 'arch', 'seeclear_paper.yml')) as f:
+        opt = copy.deepcopy(yaml.safe_load(f)['network_g'])
+    distiller = opt['distiller']
+    distiller.pop('model_id', None)
+    distiller['config'] = {}  # the architecture of the named checkpoint, random weights (no download)
+    net = build_network(opt).train()
+    x_t, y, lq, t = clip_inputs(m=2, h=16, w=24)
+    net(x_t, y, lq, t).mean().backward()
+    assert all(p.grad is not None for p in net.parameters() if p.requires_grad)
+    assert all(not p.requires_grad for p in net.distiller.parameters())
+    net.eval()
+    with torch.no_grad():
+        cond = net.encode_condition(lq, y)
+        first = net(x_t, y, lq, t, cond)
+        net.end_clip()
+        assert torch.isfinite(net(x_t, y, lq, t, cond)).all() and torch.isfinite(first).all()
