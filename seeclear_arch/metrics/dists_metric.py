@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from basicsr.utils.registry import METRIC_REGISTRY
 from torch import nn
 
-from seeclear_arch.metrics.vgg_trunk import build_vgg16_features, get_network, image_to_tensor, split_stages
+from seeclear_arch.metrics.vgg_trunk import build_vgg16_features, get_network, pair_distance, split_stages
 
 DISTS_BOUNDS = (0, 4, 9, 16, 23, 30)
 DISTS_POOLS = ((4, 64), (9, 128), (16, 256), (23, 512))  # (VGG index of the max-pool, channels)
@@ -121,9 +121,5 @@ def calculate_dists(img: np.ndarray, img2: np.ndarray, crop_border: int, input_o
         trunk_path: VGG16 checkpoint; default ``$SEECLEAR_VGG16_PATH`` or the torch hub cache.
         random_trunk: tests only: random VGG16 weights instead of the checkpoint.
     """
-    assert img.shape == img2.shape, f'Image shapes are different: {img.shape}, {img2.shape}.'
     net = get_network('dists_vgg', build_dists_vgg, device, trunk_path, random_trunk)
-    with torch.no_grad():
-        x = image_to_tensor(img, crop_border, input_order, device)
-        y = image_to_tensor(img2, crop_border, input_order, device)
-        return net(x, y).item()
+    return pair_distance(net, img, img2, crop_border, input_order, device)

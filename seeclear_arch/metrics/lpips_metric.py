@@ -17,7 +17,13 @@ import torch
 from basicsr.utils.registry import METRIC_REGISTRY
 from torch import nn
 
-from seeclear_arch.metrics.vgg_trunk import build_vgg16_features, get_network, image_to_tensor, split_stages
+from seeclear_arch.metrics.vgg_trunk import (
+    build_vgg16_features,
+    get_network,
+    image_to_tensor,
+    pair_distance,
+    split_stages,
+)
 
 LPIPS_BOUNDS = (0, 4, 9, 16, 23, 30)  # relu1_2, relu2_2, relu3_3, relu4_3, relu5_3
 LPIPS_CHANNELS = (64, 128, 256, 512, 512)
@@ -104,9 +110,5 @@ def calculate_lpips(img: np.ndarray, img2: np.ndarray, crop_border: int, input_o
         trunk_path: VGG16 checkpoint; default ``$SEECLEAR_VGG16_PATH`` or the torch hub cache.
         random_trunk: tests only: random VGG16 weights instead of the checkpoint.
     """
-    assert img.shape == img2.shape, f'Image shapes are different: {img.shape}, {img2.shape}.'
     net = get_lpips_network(device, trunk_path, random_trunk)
-    with torch.no_grad():
-        x = to_lpips_input(img, crop_border, input_order, device)
-        y = to_lpips_input(img2, crop_border, input_order, device)
-        return net(x, y).item()
+    return pair_distance(net, img, img2, crop_border, input_order, device, to_lpips_input)

@@ -89,6 +89,16 @@ def image_to_tensor(img: np.ndarray, crop_border: int = 0, input_order: str = 'H
     return torch.from_numpy(rgb).permute(2, 0, 1)[None].to(device)  # (1, 3, H, W)
 
 
+def pair_distance(net: nn.Module, img: np.ndarray, img2: np.ndarray, crop_border: int, input_order: str,
+                  device: Union[str, torch.device], to_input: Callable[..., torch.Tensor] = image_to_tensor) -> float:
+    """``net(x, y)`` on two BasicSR validation images converted by ``to_input``; shared by LPIPS and DISTS."""
+    assert img.shape == img2.shape, f'Image shapes are different: {img.shape}, {img2.shape}.'
+    with torch.no_grad():
+        x = to_input(img, crop_border, input_order, device)
+        y = to_input(img2, crop_border, input_order, device)
+        return net(x, y).item()
+
+
 def split_stages(features: nn.Sequential, bounds: Tuple[int, ...]) -> nn.ModuleList:
     """Cut ``features`` at ``bounds``; modules keep their torchvision index as name (state-dict compatible)."""
     stages = nn.ModuleList()
