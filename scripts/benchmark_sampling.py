@@ -6,7 +6,8 @@ Usage:
 
 Builds ``SeeClearModel`` from the yml (``network_g``, ``diffusion``, ``diffusion_range``, optional
 ``network_base``) in test mode without loading ``path.pretrain_network_g``, then times what inference runs per
-clip: ``condition`` + ``sample_clip`` (``encode_condition``, ``--steps`` network calls, ``end_clip``) on a random
+clip: ``condition`` + the engine's ``sample_clip`` (``encode_condition``, ``--steps`` network calls, the last one
+building the next memory, ``end_clip``) on a random
 LR clip, after one warm-up run. ``--random-distiller`` builds a pretrained distiller from its config with random
 weights (as scripts/count_params.py). bfloat16/float16 run under ``torch.autocast``. Peak memory is
 ``torch.cuda.max_memory_allocated`` on cuda and the process's peak RSS (``getrusage``) on CPU.
@@ -28,6 +29,7 @@ from basicsr.utils import get_root_logger  # noqa: E402
 import seeclear_arch  # noqa: E402,F401  (registers the archs and the model)
 from seeclear_arch.archs.denoiser import call_hook  # noqa: E402
 from seeclear_arch.inference import build_inference_model, load_inference_options, read_options  # noqa: E402
+from seeclear_arch.models.sampling import sample_clip  # noqa: E402
 
 DTYPES = {'float32': torch.float32, 'bfloat16': torch.bfloat16, 'float16': torch.float16}
 
@@ -88,7 +90,7 @@ def time_clip(model, lq: torch.Tensor, args: argparse.Namespace) -> float:
     sync(model.device)
     began = time.perf_counter()
     with torch.no_grad(), autocast:
-        out = model.sample_clip(net, lq, model.condition(lq), generator, args.steps)
+        out = sample_clip(net, model.diffusion, lq, model.condition(lq), generator, args.steps)
     sync(model.device)
     if not torch.isfinite(out).all():
         raise SystemExit(f'error: non-finite output under {args.dtype}')

@@ -33,14 +33,13 @@ from basicsr.models import build_model
 from basicsr.utils import tensor2img
 from basicsr.utils.options import ordered_yaml
 
-from seeclear_arch.archs.denoiser import call_hook
 from seeclear_arch.data.demo import decode_video
 from seeclear_arch.data.frame_io import check_same_size, frames_to_tensor, list_frames, read_frame_file
-from seeclear_arch.models.clip_utils import split_clips
+from seeclear_arch.models import sampling
+from seeclear_arch.models.sampling import Clip
 
 DEFAULT_CHUNK_FRAMES = 50
 DEFAULT_FPS = 25.0
-Clip = Tuple[List[int], int]  # (frame indices, number of valid outputs), as returned by ``split_clips``
 
 
 # ------------------------------------------------------------------------------------------------- input
@@ -173,45 +172,26 @@ def resolve_chunk(chunk: Optional[int], clip_len: int) -> int:
 
 def plan_chunks(num_frames: int, clip_len: int, chunk: int) -> List[List[Clip]]:
     """The clips of the whole sequence (``split_clips``) grouped ``chunk // clip_len`` at a time (all if 0)."""
-    clips = split_clips(num_frames, clip_len)
-    per_chunk = len(clips) if chunk == 0 else resolve_chunk(chunk, clip_len) // clip_len
-    return [clips[i:i + per_chunk] for i in range(0, len(clips), per_chunk)]
-
-
-@torch.no_grad()
-def _sample_chunk(model, net: torch.nn.Module, seq: LRSequence, clips: List[Clip], generator: torch.Generator,
-                  num_steps: Optional[int]) -> torch.Tensor:
-    """HR frames ``(n, 3, H, W)`` (CPU) of one chunk's clips; the condition covers the frames they use."""
-    needed = sorted({i for indices, _ in clips for i in indices})
-    local = {frame: k for k, frame in enumerate(needed)}
-    lq = seq.clip(needed).to(model.device)
-    y = model.condition(lq)
-    outputs = []
-    for indices, num_valid in clips:
-        idx = torch.as_tensor([local[i] for i in indices], device=model.device)
-        clip = model.sample_clip(net, lq[:, idx], y[:, idx], generator, num_steps)
-        outputs.append(clip[:, :num_valid])
-    return torch.cat(outputs, dim=1)[0].cpu()
+    return sampling.plan_chunks(num_frames, clip_len, resolve_chunk(chunk, clip_len) // clip_len if chunk else 0)
 
 
 def super_resolve(model, seq: LRSequence, chunk: Optional[int] = None, seed: Optional[int] = None,
                   num_steps: Optional[int] = None) -> Iterator[Tuple[int, torch.Tensor]]:
-    """Yield ``(first frame index, HR frames (n, 3, H, W) in [0, 1])`` chunk by chunk (see the module docstring).
+    """Yield ``(first frame index, HR frames (n, 3, H, W) in [0, 1])`` chunk by chunk (see the module docstring),
+    through the sampling engine (``seeclear_arch.models.sampling.sample_sequence``).
 
     ``seed`` [``val.seed``, else 0] seeds one generator for the whole sequence; ``num_steps`` [``val.num_steps``].
     """
     val_opt = model.opt.get('val') or {}
-    seed = int(val_opt.get('seed', 0)) if seed is None else int(seed)
-    num_steps = val_opt.get('num_steps') if num_steps is None else num_steps
     clip_len = model.clip_length()
-    net = model.inference_net()
-    generator = torch.Generator(device=model.device).manual_seed(seed)
-    call_hook(net, 'reset_memory')
-    start = 0
-    for clips in plan_chunks(len(seq), clip_len, resolve_chunk(chunk, clip_len)):
-        frames = _sample_chunk(model, net, seq, clips, generator, num_steps)
-        yield start, frames
-        start += frames.size(0)
+    chunks = sampling.sample_sequence(
+        model.inference_net(), model.diffusion, seq.clip, len(seq), clip_len, model.condition,
+        seed=int(val_opt.get('seed', 0)) if seed is None else int(seed),
+        num_steps=val_opt.get('num_steps') if num_steps is None else num_steps,
+        carry=bool(val_opt.get('carry_memory', True)),
+        clips_per_chunk=(resolve_chunk(chunk, clip_len) // clip_len) if chunk != 0 else 0, device=model.device)
+    for start, frames in chunks:
+        yield start, frames[0].cpu()
 
 
 # ------------------------------------------------------------------------------------------------ output

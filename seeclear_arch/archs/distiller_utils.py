@@ -76,12 +76,24 @@ def scores_from_text_similarity(query_emb: torch.Tensor, text_emb: torch.Tensor)
     return sim.max(dim=-1).values
 
 
-def resize_frames(frames: torch.Tensor, input_size: Optional[Union[int, Sequence[int]]]) -> torch.Tensor:
-    """Bilinearly resize (N, C, h, w) frames to ``input_size`` (int: square; (h, w)); None: unchanged."""
+def working_size(size: Tuple[int, int], input_size: Optional[Union[int, Sequence[int]]],
+                 multiple: int = 32) -> Tuple[int, int]:
+    """The size a pretrained segmenter runs at for LR frames of ``size`` (h, w).
+
+    ``input_size``: None keeps ``size``; an int is the shorter side (the aspect ratio kept, both sides rounded to a
+    multiple of ``multiple``, the backbone's total stride, at least one); a pair is the exact (h, w).
+    """
     if input_size is None:
-        return frames
-    size = (input_size, input_size) if isinstance(input_size, int) else tuple(input_size)
+        return tuple(size)
+    if isinstance(input_size, int):
+        ratio = input_size / min(size)
+        return tuple(max(multiple, int(round(s * ratio / multiple)) * multiple) for s in size)
+    return tuple(int(s) for s in input_size)
+
+
+def resize_frames(frames: torch.Tensor, input_size: Optional[Union[int, Sequence[int]]]) -> torch.Tensor:
+    """Bicubically resize (N, C, h, w) frames in [0, 1] to :func:`working_size` (clamped to [0, 1])."""
+    size = working_size(tuple(frames.shape[-2:]), input_size)
     if tuple(frames.shape[-2:]) == size:
         return frames
-    return F.interpolate(frames, size=size, mode='bilinear', align_corners=False)
-
+    return F.interpolate(frames, size=size, mode='bicubic', align_corners=False).clamp(0, 1)

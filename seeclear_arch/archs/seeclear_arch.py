@@ -12,7 +12,7 @@ from torch import nn
 
 from seeclear_arch.archs.blocks import CondenserUnit, group_norm, timestep_embedding
 from seeclear_arch.archs.category import CaTeGoryMemory, CaTeGoryQuery, Memory
-from seeclear_arch.archs.denoiser import ClipDenoiser
+from seeclear_arch.archs.denoiser import ClipChain, ClipDenoiser
 from seeclear_arch.archs.incam import ClipTokens, InstanceActivation, MultiFrameAttention, SemanticModulation
 from seeclear_arch.archs.wavelet import (
     ConvDownsample,
@@ -50,6 +50,7 @@ class SemanticCondition:
     tokens: torch.Tensor  # (B*m, k, token_dim) frame tokens O_i, projected to the net's token_dim
     seg: torch.Tensor  # (B*m, seg_dim, h', w') segmentation features P_i
     clip_tokens: Optional[torch.Tensor]  # (B, num_clip_tokens, token_dim) O_c, or None
+    memory: Optional[Memory] = None  # (C_m, T_m) that every decoder level queries during the clip (Alg. 1 l. 38)
 
 
 @dataclass
@@ -135,9 +136,6 @@ class SeeClearNet(ClipDenoiser):
         memory_size: CaTeGory items J. Default 64.
         memory_dim: CaTeGory width. Default 256.
         memory_pool: decoder features are pooled to memory_pool^2 tokens per frame for M. Default 4.
-        memory_carry_prob: probability that a training step starts CaTeGory from the previous step's
-            memory instead of the learned one, so carrying memory across clips at inference stays in
-            distribution (``category.py``). Default 0.5; 0 trains only from the learned memory.
         distiller: yml dict of the Semantic Distiller (built with ``build_network``). Default
             ``{'type': 'SeeClearLightDistiller'}``.
         freeze_distiller: freeze a trainable distiller. Default False (pretrained ones freeze themselves).
@@ -159,7 +157,7 @@ class SeeClearNet(ClipDenoiser):
                  window_size: int = 8, mfsa_window: int = 8, ffn_ratio: float = 2.0, wavelet_levels: int = 2,
                  token_dim: int = 256, num_clip_tokens: int = 16, clip_encoder_layers: int = 2,
                  clip_decoder_layers: int = 2, memory_size: int = 64, memory_dim: int = 256, memory_pool: int = 4,
-                 memory_carry_prob: float = 0.5, distiller: Optional[Dict[str, Any]] = None,
+                 distiller: Optional[Dict[str, Any]] = None,
                  freeze_distiller: bool = False, use_dwt: bool = True,
                  use_semantic: bool = True, use_mfsa: bool = True, use_incam: bool = True,
                  use_category: bool = True, pad_mode: str = 'reflect'):
@@ -186,8 +184,7 @@ class SeeClearNet(ClipDenoiser):
                                     for _ in range(num_middle_blocks))
         self._build_decoder(num_in_ch, num_units, heads, {**opt, 'decoder': True})
         self.memory = CaTeGoryMemory(memory_size, memory_dim, self.chs[::-1], num_heads_for(memory_dim, head_dim),
-                                     memory_pool, memory_carry_prob) if use_category else None
-        self._last_memory: Optional[Memory] = None
+                                     memory_pool) if use_category else None
 
     # ----------------------------------------------------------------------------------------------- build
     def _build_semantics(self, distiller: Optional[Dict[str, Any]], freeze: bool, use_semantic: bool,
@@ -229,8 +226,10 @@ class SeeClearNet(ClipDenoiser):
                                   nn.Conv2d(self.chs[0], num_in_ch * 4 ** self.wavelet_levels, 3, 1, 1))
 
     # ------------------------------------------------------------------------------------- per-clip hooks
-    def encode_condition(self, lq: torch.Tensor, y: torch.Tensor) -> Optional[SemanticCondition]:
-        """Run the distiller once on the clip's LR frames (B, m, 3, h, w); ``y`` is unused."""
+    def encode_condition(self, lq: torch.Tensor, y: torch.Tensor,
+                         memory: Optional[Memory] = None) -> Optional[SemanticCondition]:
+        """Once per clip (B, m, 3, h, w): the distiller's tokens and seg features, the clip tokens, and the
+        CaTeGory memory the clip queries (``memory``, else the carried or learned one); ``y`` is unused."""
         if self.distiller is None:
             return None
         b, m = lq.shape[:2]
@@ -238,25 +237,61 @@ class SeeClearNet(ClipDenoiser):
             tokens, seg = self.distiller(lq.flatten(0, 1))  # (B*m, k, d_dist), (B*m, seg_dim, h', w')
         tokens = self.token_proj(tokens)  # (B*m, k, token_dim)
         clip = self.clip_tokens(tokens.unflatten(0, (b, m))) if self.clip_tokens is not None else None
-        return SemanticCondition(tokens, seg, clip)
+        if self.memory is not None and memory is None:
+            memory = self.memory.clip_memory(b)
+        return SemanticCondition(tokens, seg, clip, memory)
 
-    def end_clip(self) -> None:
-        """After a clip's final step at inference: carry the memory built from its features (Alg. 1 l. 44)."""
-        if self.memory is not None and self._last_memory is not None:
-            self.memory.state = self._last_memory
+    def final_step(self, x_t: torch.Tensor, y: torch.Tensor, lq: torch.Tensor, t: torch.Tensor,
+                   cond: Optional[SemanticCondition]) -> Tuple[torch.Tensor, Optional[Memory]]:
+        """The clip's last network call: ``x0_hat`` and the next memory, built once by M from this step's
+        multi-scale decoder features (Alg. 1 l. 43-44); nothing is stored."""
+        if self.memory is None:
+            return self(x_t, y, lq, t, cond), None
+        x0, pooled = self._denoise(x_t, y, lq, t, cond, pool=True)
+        return x0, self.memory.build(cond.memory, pooled, x_t.shape[1])
+
+    def end_clip(self, update: Optional[Memory] = None) -> None:
+        """After a clip: carry the memory that :meth:`final_step` built to the next clip (Alg. 1 l. 44)."""
+        if self.memory is not None:
+            self.memory.commit(update)
 
     def reset_memory(self) -> None:
-        """Between sequences: restart CaTeGory from the learned parameters."""
+        """Between sequences: restart CaTeGory from the learned memory."""
         if self.memory is not None:
-            self.memory.state = None
-        self._last_memory = None
+            self.memory.reset()
 
     # -------------------------------------------------------------------------------------------- forward
     def forward(self, x_t: torch.Tensor, y: torch.Tensor, lq: torch.Tensor, t: torch.Tensor,
-                cond: Optional[SemanticCondition] = None) -> torch.Tensor:
-        b, m, c, h, w = x_t.shape
+                cond: Optional[SemanticCondition] = None, chain: Optional[ClipChain] = None) -> torch.Tensor:
+        """``x0_hat`` (denoiser contract). ``chain`` (training only, with ``cond=None``): the rows are consecutive
+        clips of sequences, and each clip queries the memory built from the previous one (:meth:`chain_memory`)."""
         if cond is None and self.distiller is not None:
-            cond = self.encode_condition(lq, y)
+            memory = self.chain_memory(chain, y, lq) if chain is not None and self.memory is not None else None
+            cond = self.encode_condition(lq, y, memory)
+        return self._denoise(x_t, y, lq, t, cond)[0]
+
+    def chain_memory(self, chain: ClipChain, y: torch.Tensor, lq: torch.Tensor) -> Memory:
+        """Per-row memory for ``chain.num_clips`` consecutive clips per sequence (rows sequence-major): the learned
+        memory for each sequence's first clip, then ``M`` applied to the previous clip's decoder features at the
+        sampler's final step (``chain.x_t``, ``chain.t``), as at inference. The feature pass runs without gradients;
+        ``M`` runs with them, so the learned memory, ``M`` and the queries are all trained."""
+        k_clips, frames = chain.num_clips, y.shape[1]
+        per_clip = [v.unflatten(0, (-1, k_clips)) for v in (chain.x_t, y, lq, chain.t)]  # (B, K, ...)
+        memory = self.memory.learned(per_clip[0].shape[0])
+        memories = [memory]
+        for k in range(k_clips - 1):
+            x_k, y_k, lq_k, t_k = (v[:, k] for v in per_clip)
+            with torch.no_grad():
+                cond = self.encode_condition(lq_k, y_k, tuple(x.detach() for x in memory))
+                _, pooled = self._denoise(x_k, y_k, lq_k, t_k, cond, pool=True)
+            memory = self.memory.build(memory, pooled, frames)
+            memories.append(memory)
+        return tuple(torch.stack([mem[i] for mem in memories], dim=1).flatten(0, 1) for i in range(2))
+
+    def _denoise(self, x_t: torch.Tensor, y: torch.Tensor, lq: torch.Tensor, t: torch.Tensor,
+                 cond: Optional[SemanticCondition], pool: bool = False) -> Tuple[torch.Tensor, List[torch.Tensor]]:
+        """The U-Net pass: ``x0_hat`` and, with ``pool``, the decoder features pooled for M (coarse to fine)."""
+        b, m, c, h, w = x_t.shape
         multiple = 2 ** (self.wavelet_levels + 3)
         x, _ = pad_image(torch.cat([x_t, y], dim=2).flatten(0, 1), multiple, self.pad_mode)  # (B*m, 2C, Hp, Wp)
         level_size = (x.shape[-2] >> self.wavelet_levels, x.shape[-1] >> self.wavelet_levels)
@@ -268,10 +303,9 @@ class SeeClearNet(ClipDenoiser):
         feat, skips = self._encode(feat, lq1, inputs)
         for block in self.middle:
             feat = block(feat, inputs)
-        feat = self._decode(feat, skips, inputs)
+        feat, pooled = self._decode(feat, skips, inputs, pool)
         out = self._synthesis(self.tail(feat))[..., :h, :w]  # (B*m, C, H, W)
-        return y + out.view(b, m, c, h, w)
-
+        return y + out.view(b, m, c, h, w), pooled
     def _analysis(self, x: torch.Tensor) -> torch.Tensor:
         """(N, C, H, W) -> (N, C * 4^k, H / 2^k, W / 2^k): Haar packet or pixel-unshuffle."""
         if self.use_dwt:
@@ -306,22 +340,17 @@ class SeeClearNet(ClipDenoiser):
                 feat = unit(feat, inputs.temb)
         return feat, skips
 
-    def _decode(self, feat: torch.Tensor, skips: List[torch.Tensor], inputs: LevelInputs) -> torch.Tensor:
-        memory = None if self.memory is None else self.memory.initial(feat.shape[0] // inputs.frames)
+    def _decode(self, feat: torch.Tensor, skips: List[torch.Tensor], inputs: LevelInputs,
+                pool: bool) -> Tuple[torch.Tensor, List[torch.Tensor]]:
+        """Decoder levels, each querying the clip's fixed memory (Alg. 1 l. 38); with ``pool``, also the
+        per-level features M builds the next memory from (l. 39)."""
         pooled = []
         for k, level in enumerate(self.decoder):
             if k > 0:
                 feat = self.ups[k - 1](feat, skips.pop())
             feat = level(feat, inputs)
             if level.category is not None:
-                pooled.append(self.memory.pool(feat, k, inputs.frames))
-                level_memory = self.memory(memory, pooled)  # M over levels 1..k (Eqs. 16-18)
-                feat = level.category(feat, inputs.cond.clip_tokens, level_memory)
-        if self.memory is not None:
-            built = tuple(x.detach() for x in level_memory)
-            if self.training:  # a non-finite memory (a step the model will skip) must not be carried on
-                finite = all(bool(torch.isfinite(x).all()) for x in built)
-                self.memory.train_state = built if finite else None
-            else:
-                self._last_memory = built
-        return feat
+                feat = level.category(feat, inputs.cond.clip_tokens, inputs.cond.memory)
+                if pool:
+                    pooled.append(self.memory.pool(feat))
+        return feat, pooled

@@ -3,7 +3,14 @@
 Every backend maps LR frames (N, 3, h, w) RGB in [0, 1] to ``(tokens, seg)``:
 tokens (N, num_tokens, token_dim) = the top-k instance tokens ``O_i``; seg (N, seg_dim, h', w') =
 the pixel-level segmentation features ``P_i``, with ``h' = ceil(h_in / seg_stride)`` where ``h_in`` is
-the network input height (after the optional ``input_size`` resize).
+the network input height (after the ``input_size`` resize).
+
+Working size. A pretrained segmenter was trained on images of several hundred pixels (COCO at a shorter side of
+about 800). Fed a 64x64 LR training crop, Swin's last stage would be 2x2. So the pretrained backends resize the LR
+frames bicubically to a working size first (``input_size``, default: shorter side 512, aspect kept, sides multiples
+of 32, so a 64x64 crop gives Swin a 16x16 last stage and a 180x320 REDS frame 512x896). The seg features come
+back at the working size / ``seg_stride`` and ``SeeClearNet`` maps them onto its level-1 grid (resize to the
+unpadded extent, then pad), for any LR size. The light distiller is trained with the network and runs at LR size.
 
 * ``SeeClearLightDistiller``: a small trainable encoder, no pretrained weights (offline runs, CPU
   demo, ablations).
@@ -40,6 +47,7 @@ from seeclear_arch.archs.distiller_utils import (
 )
 
 InputSize = Optional[Union[int, Sequence[int]]]
+DEFAULT_WORKING_SIZE = 512  # shorter side the pretrained segmenters run at (module docstring)
 
 
 def _conv_block(in_ch: int, out_ch: int, stride: int) -> nn.Sequential:
@@ -161,10 +169,8 @@ class SeeClearMask2FormerDistiller(SemanticDistiller):
     ``token_dim = config.hidden_dim`` and ``seg_dim = config.mask_feature_size`` (256 and 256 for the
     COCO checkpoints); InCAM projects them.
 
-    Frames in [0, 1] are normalised with ImageNet mean/std (as the Mask2Former image processor does).
-    ``input_size`` optionally resizes them first: COCO checkpoints were trained at ~1024 px, so
-    upsampling tiny LR frames (e.g. ``input_size: 384``) gives more meaningful segments; the seg
-    features are then at ``input_size / 4`` and users resize them. Runs under ``torch.no_grad``.
+    Frames in [0, 1] are resized to the working size (``input_size``, see the module docstring) and normalised
+    with ImageNet mean/std (as the Mask2Former image processor does). Runs under ``torch.no_grad``.
 
     Args:
         num_tokens: tokens kept per frame (k <= config.num_queries). Default 16.
@@ -174,12 +180,13 @@ class SeeClearMask2FormerDistiller(SemanticDistiller):
             ``facebook/mask2former-swin-tiny-coco-panoptic``; never downloaded.
         config: kwargs of ``Mask2FormerConfig`` for a randomly initialised model. Tests and ablations
             only: random weights carry no semantics.
-        input_size: None (run at the input size), int (square) or (h, w). Default None.
+        input_size: working size: int (the shorter side, aspect kept, multiples of 32), (h, w), or None (the LR
+            size). Default 512.
         cache_dir: Hugging Face cache folder for ``model_id``. Default None (the standard cache).
     """
 
     def __init__(self, num_tokens: int = 16, pretrained_path: Optional[str] = None, model_id: Optional[str] = None,
-                 config: Optional[Dict[str, Any]] = None, input_size: InputSize = None,
+                 config: Optional[Dict[str, Any]] = None, input_size: InputSize = DEFAULT_WORKING_SIZE,
                  cache_dir: Optional[str] = None):
         super().__init__()
         self.model = _load_mask2former(pretrained_path, model_id, config, cache_dir)
@@ -257,12 +264,12 @@ class SeeClearOpenSeeDDistiller(SemanticDistiller):
         num_tokens: tokens kept per frame (k <= NUM_OBJECT_QUERIES = 300). Default 16.
         vocabulary: class names for ``F_txt``. Default ``DEFAULT_VOCABULARY`` (20 street/scene words).
         openseed_root: a clone of OpenSeeD to put on ``sys.path``. Default None (already importable).
-        input_size: optional resize of frames before OpenSeeD, int or (h, w). Default None.
+        input_size: working size as for ``SeeClearMask2FormerDistiller``. Default 512.
     """
 
     def __init__(self, config_path: str, weights_path: str, num_tokens: int = 16,
                  vocabulary: Optional[Sequence[str]] = None, openseed_root: Optional[str] = None,
-                 input_size: InputSize = None):
+                 input_size: InputSize = DEFAULT_WORKING_SIZE):
         super().__init__()
         api = _import_openseed(openseed_root)
         for name, path in (('config_path', config_path), ('weights_path', weights_path)):

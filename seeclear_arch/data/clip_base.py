@@ -1,13 +1,16 @@
 """Shared clip sampler for the REDS and Vimeo-90K training datasets.
 
 Every window of ``num_frame`` consecutive frames of every clip in the meta info file is one item
-(a clip of ``n`` frames gives ``n - num_frame + 1`` items).  An item is read through BasicSR's
+(a clip of ``n`` frames gives ``n - num_frame + 1`` items). With ``num_clips: K`` an item is ``K`` clips of one
+sequence, clip ``k`` starting ``k * clip_stride`` frames after the first (consecutive, non-overlapping clips by
+default: what the sampler sees when it carries CaTeGory's memory from clip to clip), so a clip of ``n`` frames gives
+``n - (K - 1) * clip_stride - num_frame + 1`` items.  An item is read through BasicSR's
 ``FileClient`` (``io_backend: {type: disk}`` reads ``<root>/<clip>/<frame>.<filename_ext>``, ``{type: lmdb}``
 reads key ``<clip>/<frame>`` from ``dataroot_lq`` / ``dataroot_gt`` made by ``scripts/create_lmdb.py``),
 cropped at the same place in every frame, augmented identically across frames, and returned as
 
-- ``lq``: ``(num_frame, 3, h, w)`` float32 RGB in [0, 1],
-- ``gt``: ``(num_frame, 3, scale*h, scale*w)``, every frame supervised,
+- ``lq``: ``(K * num_frame, 3, h, w)`` float32 RGB in [0, 1], the clips one after the other,
+- ``gt``: ``(K * num_frame, 3, scale*h, scale*w)``, every frame supervised,
 - ``key``: ``'<clip>/<first frame>'`` (the first frame in file order, also when reversed).
 
 Options shared by subclasses (defaults in brackets):
@@ -15,6 +18,9 @@ Options shared by subclasses (defaults in brackets):
     meta_info_file (str): clips to use, see ``meta_info.py``.
     io_backend (dict): ``{type: disk}`` [disk] or ``{type: lmdb}``.
     num_frame (int) [5]: frames per clip.
+    num_clips (int) [1]: clips per item (``SeeClearModel`` trains CaTeGory's carried memory from them).
+    clip_stride (int) [num_frame]: frames between the starts of an item's clips; smaller than ``num_frame`` makes
+        them overlap (Vimeo-90K's 7-frame septuplets hold two 5-frame clips only with ``clip_stride: 2``).
     gt_size (int | None) [None]: GT crop size (multiple of ``scale``); None keeps whole frames.
     scale (int) [4]: set by BasicSR from the experiment's ``scale``.
     use_hflip, use_rot (bool) [False]: BasicSR's ``augment`` (flip; vertical flip + transpose).
@@ -55,6 +61,9 @@ class SeeClearClipDataset(data.Dataset):
         self.opt = copy.deepcopy(opt)
         self.scale = int(self.opt.get('scale', 4))
         self.num_frame = int(self.opt.get('num_frame', 5))
+        self.num_clips = int(self.opt.get('num_clips', 1))
+        self.clip_stride = int(self.opt.get('clip_stride', self.num_frame))
+        self.span = (self.num_clips - 1) * self.clip_stride + self.num_frame  # frames an item covers
         self.gt_size = self.opt.get('gt_size')
         self.non_rgb = self.opt.get('non_rgb_frames', 'convert')
         self.ext = self.opt.get('filename_ext', 'png')
@@ -67,7 +76,7 @@ class SeeClearClipDataset(data.Dataset):
         clips = read_meta_info(self.meta_file, default_num_frames=self.default_num_frames)
         self.clips = [c for c in clips if self.keep_clip(c.name)]
         self._check_clips()
-        self.samples = [(c, s) for c in self.clips for s in range(c.num_frames - self.num_frame + 1)]
+        self.samples = [(c, s) for c in self.clips for s in range(c.num_frames - self.span + 1)]
         self.file_client = None
 
     # ----------------------------------------------------------------- hooks
@@ -83,6 +92,9 @@ class SeeClearClipDataset(data.Dataset):
     def _check_options(self) -> None:
         if self.num_frame < 1:
             raise ValueError(f'Option `num_frame` must be >= 1, got {self.num_frame}.')
+        if self.num_clips < 1 or self.clip_stride < 1:
+            raise ValueError(f'Options `num_clips` ({self.num_clips}) and `clip_stride` ({self.clip_stride}) must be '
+                             '>= 1.')
         if self.gt_size is not None and int(self.gt_size) % self.scale:
             raise ValueError(f'Option `gt_size` ({self.gt_size}) must be a multiple of `scale` ({self.scale}).')
         if self.backend.get('type') not in ('disk', 'lmdb'):
@@ -93,9 +105,11 @@ class SeeClearClipDataset(data.Dataset):
             raise ValueError(f'No clip left to train on: meta info file {self.meta_file} lists none '
                              f'outside the held-out validation clips.')
         for clip in self.clips:
-            if clip.num_frames < self.num_frame:
+            if clip.num_frames < self.span:
                 raise ValueError(f'Clip {clip.name} has {clip.num_frames} frames (meta info file {self.meta_file}), '
-                                 f'fewer than num_frame={self.num_frame}; remove it or lower num_frame.')
+                                 f'fewer than the {self.span} an item needs (num_frame={self.num_frame}, '
+                                 f'num_clips={self.num_clips}, clip_stride={self.clip_stride}); remove it or lower '
+                                 'num_frame / num_clips / clip_stride.')
         if self.opt.get('verify_files', True):
             (self._verify_lmdb if self.is_lmdb else self._verify_disk)()
 
@@ -167,7 +181,8 @@ class SeeClearClipDataset(data.Dataset):
 
     def __getitem__(self, index: int) -> Dict[str, object]:
         clip, start = self.samples[index]
-        frames = [self.frame_name(i) for i in range(start, start + self.num_frame)]
+        frames = [self.frame_name(start + k * self.clip_stride + i) for k in range(self.num_clips)
+                  for i in range(self.num_frame)]
         key = f'{clip.name}/{frames[0]}'
         if self.opt.get('use_temporal_reverse', False) and random.random() < 0.5:
             frames.reverse()

@@ -57,6 +57,15 @@ class BlurringResShift:
         patch_size (int): ``p`` of the patch DCT. Default 8.
         coupling (str): ``'resshift'`` (posterior with ``c = 1``) or ``'markov'`` (``c = a_t / a_s``, the
             paper's Markov kernel with corrected variance). Default ``'resshift'``.
+        value_range (pair of floats): the range the process runs in; frames in [0, 1] are mapped affinely to it
+            by :meth:`to_range` and back by :meth:`from_range`. ResShift's ``kappa = 2`` is defined for images in
+            [-1, 1] (noise std ``2 * 0.99`` on a range of 2 at ``t = T``); on [0, 1] the relative noise would
+            double. Default (-1, 1). (yml: the experiment's top-level ``diffusion_range``.)
+        input_scaling (bool): ResShift's input normalisation, :meth:`scale_model_input`. Default True.
+            (yml: ``diffusion_input_scaling``.)
+
+    Parametrisation, as ResShift's ``_scale_input`` and diffusers' ``scale_model_input``: the process owns the
+    value range and what the network sees; the sampler and ``q_sample`` work on states in ``value_range``.
     """
 
     def __init__(self,
@@ -68,7 +77,9 @@ class BlurringResShift:
                  blur_sigma2: float = 2.0,
                  blur_sigma_min: float = 0.5,
                  patch_size: int = 8,
-                 coupling: str = 'resshift') -> None:
+                 coupling: str = 'resshift',
+                 value_range: Tuple[float, float] = (-1.0, 1.0),
+                 input_scaling: bool = True) -> None:
         if coupling not in COUPLINGS:
             raise ValueError(f'coupling must be one of {COUPLINGS}, got {coupling!r}')
         if patch_size < 1:
@@ -78,6 +89,11 @@ class BlurringResShift:
         self.blur_sigma2 = float(blur_sigma2)
         self.patch_size = int(patch_size)
         self.coupling = coupling
+        low, high = (float(v) for v in value_range)
+        if not high > low:
+            raise ValueError(f'value_range must be [low, high] with high > low, got {list(value_range)}')
+        self.range_low, self.range_span = low, high - low
+        self.input_scaling = bool(input_scaling)
         zero = torch.zeros(1, dtype=torch.float64)
         etas = resshift_eta_schedule(num_timesteps, kappa, power, min_noise_level, etas_end)
         taus = blur_tau_schedule(num_timesteps, blur_sigma2, blur_sigma_min)
@@ -91,8 +107,27 @@ class BlurringResShift:
         return cls(**{k: v for k, v in opt.items() if k != 'type'})
 
     def __repr__(self) -> str:
+        high = self.range_low + self.range_span
         return (f'{type(self).__name__}(T={self.num_timesteps}, kappa={self.kappa}, '
-                f'blur_sigma2={self.blur_sigma2}, patch_size={self.patch_size}, coupling={self.coupling!r})')
+                f'blur_sigma2={self.blur_sigma2}, patch_size={self.patch_size}, coupling={self.coupling!r}, '
+                f'value_range=[{self.range_low:g}, {high:g}], input_scaling={self.input_scaling})')
+
+    # ---------------------------------------------------------------------------------- parametrisation
+    def to_range(self, x: torch.Tensor) -> torch.Tensor:
+        """[0, 1] frames -> the process's ``value_range``."""
+        return x * self.range_span + self.range_low
+
+    def from_range(self, u: torch.Tensor) -> torch.Tensor:
+        """``value_range`` -> [0, 1] frames (not clamped)."""
+        return (u - self.range_low) / self.range_span
+
+    def scale_model_input(self, u_t: torch.Tensor, t: TimeLike) -> torch.Tensor:
+        """The state as the network sees it: ``u_t / sqrt(kappa^2 eta_t + 1)`` with ``input_scaling`` (ResShift's
+        ``normalize_input``: unit-ish variance at every step), else ``u_t``. ``t`` may be a float tensor."""
+        if not self.input_scaling:
+            return u_t
+        std = torch.sqrt(self.kappa ** 2 * self._eta(self._index(t, u_t)) + 1)  # (B,) float64
+        return u_t / _bcast(std, u_t)
 
     @property
     def sqrt_etas(self) -> torch.Tensor:

@@ -83,14 +83,9 @@ def farneback_flow(prev: np.ndarray, cur: np.ndarray) -> np.ndarray:
     return cv2.calcOpticalFlowFarneback(prev, cur, None, **FARNEBACK_PARAMS)
 
 
-@METRIC_REGISTRY.register()
-def calculate_tof(img: Sequence[np.ndarray], img2: Sequence[np.ndarray], crop_border: int = 0,
-                  input_order: str = 'HWC', scale: float = 1.0, **kwargs) -> float:
-    """tOF of SR frames ``img`` against GT frames ``img2`` (see module docstring), in pixels.
-
-    Args:
-        scale: multiplier of the result. Default 1.
-    """
+def tof_per_pair(img: Sequence[np.ndarray], img2: Sequence[np.ndarray], crop_border: int = 0,
+                 input_order: str = 'HWC') -> np.ndarray:
+    """Per frame pair ``(t - 1, t)``, ``t = 1..N-1``: mean_pixels ||F(gt_{t-1} -> gt_t) - F(sr_{t-1} -> sr_t)||_2."""
     _check_sequences(img, img2)
     sr = [to_gray_uint8(f, crop_border, input_order) for f in img]
     gt = [to_gray_uint8(f, crop_border, input_order) for f in img2]
@@ -98,7 +93,19 @@ def calculate_tof(img: Sequence[np.ndarray], img2: Sequence[np.ndarray], crop_bo
     for t in range(1, len(sr)):
         diff = farneback_flow(gt[t - 1], gt[t]) - farneback_flow(sr[t - 1], sr[t])
         diffs.append(np.sqrt((diff ** 2).sum(axis=-1)).mean())
-    return scale * float(np.mean(diffs))
+    return np.asarray(diffs)
+
+
+@METRIC_REGISTRY.register()
+def calculate_tof(img: Sequence[np.ndarray], img2: Sequence[np.ndarray], crop_border: int = 0,
+                  input_order: str = 'HWC', scale: float = 1.0, **kwargs) -> float:
+    """tOF of SR frames ``img`` against GT frames ``img2`` (see module docstring), in pixels: the mean of
+    :func:`tof_per_pair`.
+
+    Args:
+        scale: multiplier of the result. Default 1.
+    """
+    return scale * float(np.mean(tof_per_pair(img, img2, crop_border, input_order)))
 
 
 calculate_tlp.per_sequence = True

@@ -12,14 +12,11 @@ Options read by this model (besides BasicSR's ``network_g``, ``path``, ``train.o
 
     scale (int) [4]
     diffusion (dict) [{}]: kwargs of ``BlurringResShift`` (num_timesteps, kappa, power, ...).
-    diffusion_range (list of 2 floats) [[-1, 1]]: the value range the diffusion runs in. Frames are in [0, 1];
-        they are mapped affinely to this range for ``q_sample`` and sampling, and back for the loss and the
-        output. ResShift's kappa = 2 is defined for images in [-1, 1] (noise std 2 * 0.99 on a range of 2 at
-        t = T); running it on [0, 1] would double the relative noise. The network sees ``x_t`` and ``y`` in
-        this range and ``lq`` in [0, 1].
-    diffusion_input_scaling (bool) [true]: ResShift's input normalisation: the network sees
-        ``x_t / sqrt(kappa^2 eta_t + 1)`` (unit-ish variance at every step) instead of ``x_t``. Measured on the
-        demo (README): +0.06 dB mean PSNR on the held-out sequences over ``false``, same budget.
+    diffusion_range (list of 2 floats) [[-1, 1]]: the process's ``value_range`` (frames in [0, 1] are mapped to
+        it; the network sees ``x_t`` and ``y`` in this range and ``lq`` in [0, 1]).
+    diffusion_input_scaling (bool) [true]: the process's ``input_scaling`` (ResShift's input normalisation).
+        Measured on the demo (README): +0.06 dB mean PSNR on the held-out sequences over ``false``, same budget.
+    datasets.train.num_frame (int) [5]: clip length in training; items of ``num_clips`` clips are split into rows.
     network_base (dict) [absent]: frozen base VSR network; ``path.pretrain_network_base``,
         ``path.param_key_base`` [params], ``path.strict_load_base`` [true]. When resuming, list it in
         ``path.ignore_resume_networks`` (BasicSR would look for ``net_base_<iter>.pth``, which is never saved).
@@ -33,11 +30,13 @@ Options read by this model (besides BasicSR's ``network_g``, ``path``, ``train.o
     val.num_frame (int) [network_g.num_frame, else datasets.train.num_frame, else 5]: clip length ``m``.
     val.num_steps (int | None) [None = T]: sampler steps.
     val.seed (int) [0]: seed of the per-sequence noise generator (same for every sequence and rank).
-    val.carry_memory (bool) [true]: call ``end_clip()`` after each clip, carrying the memory to the next clip
-        (Algorithm 1, lines 42-44); false restarts every clip from the learned memory (an ablation).
+    val.carry_memory (bool) [true]: call ``end_clip(update)`` after each clip, carrying the memory built at the
+        clip's final step to the next clip (Algorithm 1, lines 43-44); false restarts every clip from the learned
+        memory (an ablation).
     val.save_img (bool), val.suffix (str | None): images go to
         ``visualization/<dataset>/<folder>/<frame>_<suffix | name | iter>.png`` (VideoBaseModel's naming).
 """
+import inspect
 from collections import OrderedDict
 from os import path as osp
 from typing import Any, Dict, List, Optional
@@ -54,11 +53,12 @@ from basicsr.utils.registry import MODEL_REGISTRY
 from torch import distributed as dist
 from torch import nn
 
-from seeclear_arch.archs.denoiser import call_hook
+from seeclear_arch.archs.denoiser import ClipChain
 from seeclear_arch.data.video_test_dataset import frame_names_from_batch
 from seeclear_arch.diffusion import BlurringResShift
 from seeclear_arch.metrics.temporal_metric import is_per_sequence
-from seeclear_arch.models.clip_utils import select_trainable, split_clips, window_indices
+from seeclear_arch.models.clip_utils import select_trainable, window_indices
+from seeclear_arch.models.sampling import sample_sequence
 
 MEMORY_PATTERN = r'(^|\.)(memory|category)\.'
 BASE_MODES = ('sequence', 'sliding')
@@ -83,12 +83,11 @@ class SeeClearModel(VideoBaseModel):
 
     def __init__(self, opt: dict):
         super().__init__(opt)
-        self.diffusion = BlurringResShift.from_opt(opt.get('diffusion') or {})
-        low, high = (float(v) for v in opt.get('diffusion_range', (-1.0, 1.0)))
-        if not high > low:
-            raise ValueError(f'diffusion_range must be [low, high] with high > low, got {opt["diffusion_range"]}')
-        self.range_low, self.range_span = low, high - low
-        self.input_scaling = bool(opt.get('diffusion_input_scaling', True))
+        value_range = opt.get('diffusion_range', (-1.0, 1.0))
+        if len(value_range) != 2 or not float(value_range[1]) > float(value_range[0]):
+            raise ValueError(f'diffusion_range must be [low, high] with high > low, got {value_range}')
+        self.diffusion = BlurringResShift.from_opt({**(opt.get('diffusion') or {}), 'value_range': value_range,
+                                                    'input_scaling': bool(opt.get('diffusion_input_scaling', True))})
         self.scale = int(opt.get('scale', 4))
         self.net_base = self._build_base_network()
         self.num_skipped = 0
@@ -151,13 +150,23 @@ class SeeClearModel(VideoBaseModel):
 
     # ----------------------------------------------------------------------------------- training
     def optimize_parameters(self, current_iter: int) -> None:
-        """One step: ``t ~ U{1..T}``, ``u_t ~ q(u_t | x0, y)`` (Eq. 25), Charbonnier on ``x0_hat``, all frames."""
+        """One step: ``t ~ U{1..T}``, ``u_t ~ q(u_t | x0, y)`` (Eq. 25), Charbonnier on ``x0_hat``, all frames.
+
+        An item of ``K`` consecutive clips (dataset ``num_clips: K``) trains all ``K`` clips, each at its own ``t``;
+        clip ``k + 1`` queries the memory the network builds from clip ``k`` at the sampler's final step
+        (``ClipChain``), as in sampling."""
         self.optimizer_g.zero_grad()
-        y = self.to_diffusion_range(self.condition(self.lq))
-        t = self.diffusion.sample_t(self.lq.size(0), device=self.device)
-        x_t = self.diffusion.q_sample(self.to_diffusion_range(self.gt), y, t)
-        self.output = self.from_diffusion_range(self.net_g(self.net_input(x_t, t), y, self.lq, t.to(x_t.dtype)))
-        l_pix = self.cri_pix(self.output, self.gt)
+        lq, gt = self.clip_rows(self.lq), self.clip_rows(self.gt)  # (B*K, m, ...)
+        num_clips = lq.size(0) // self.lq.size(0)
+        process = self.diffusion
+        y = process.to_range(self.clip_rows(self.condition(self.lq)))
+        x0 = process.to_range(gt)
+        t = process.sample_t(lq.size(0), device=self.device)
+        x_t = process.q_sample(x0, y, t)
+        kwargs = {'chain': self._chain(x0, y, num_clips)} if num_clips > 1 and self._net_takes_chain() else {}
+        out = self.net_g(process.scale_model_input(x_t, t), y, lq, t.to(x_t.dtype), **kwargs)
+        self.output = process.from_range(out)
+        l_pix = self.cri_pix(self.output, gt)
         l_pix.backward()
         if self._step_if_finite(l_pix):
             if self.ema_decay > 0:
@@ -166,22 +175,26 @@ class SeeClearModel(VideoBaseModel):
         loss_dict['l_skipped_nonfinite'] = torch.tensor(float(self.num_skipped), device=self.device)
         self.log_dict = self.reduce_loss_dict(loss_dict)
 
-    def net_input(self, x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        """The state as the network sees it: ``x_t``, or ``x_t / sqrt(kappa^2 eta_t + 1)`` with
-        ``diffusion_input_scaling`` (ResShift's ``normalize_input``)."""
-        if not self.input_scaling:
-            return x_t
-        eta = self.diffusion.etas.to(x_t.device)[t.long()].to(x_t.dtype)  # (B,)
-        std = torch.sqrt(self.diffusion.kappa ** 2 * eta + 1)
-        return x_t / std.view(-1, *([1] * (x_t.dim() - 1)))
+    def train_clip_length(self) -> int:
+        """Frames per training clip: ``datasets.train.num_frame`` [5]."""
+        return int(((self.opt.get('datasets') or {}).get('train') or {}).get('num_frame', 5))
 
-    def to_diffusion_range(self, x: torch.Tensor) -> torch.Tensor:
-        """[0, 1] frames -> ``diffusion_range``."""
-        return x * self.range_span + self.range_low
+    def clip_rows(self, frames: torch.Tensor) -> torch.Tensor:
+        """``(B, K*m, ...)`` items of ``K`` consecutive clips -> ``(B*K, m, ...)`` rows, sequence-major."""
+        m = self.train_clip_length()
+        if frames.size(1) % m:
+            raise ValueError(f'a training item has {frames.size(1)} frames, not a multiple of the clip length '
+                             f'datasets.train.num_frame = {m}')
+        return frames.unflatten(1, (frames.size(1) // m, m)).flatten(0, 1)
 
-    def from_diffusion_range(self, u: torch.Tensor) -> torch.Tensor:
-        """``diffusion_range`` -> [0, 1] frames (not clamped)."""
-        return (u - self.range_low) / self.range_span
+    def _chain(self, x0: torch.Tensor, y: torch.Tensor, num_clips: int) -> ClipChain:
+        """Each clip's state at the sampler's final step (``t = 1``), for the memory of the next clip."""
+        s = torch.ones(x0.size(0), dtype=torch.long, device=self.device)
+        x_s = self.diffusion.q_sample(x0, y, s)
+        return ClipChain(self.diffusion.scale_model_input(x_s, s), s.to(x_s.dtype), num_clips)
+
+    def _net_takes_chain(self) -> bool:
+        return 'chain' in inspect.signature(self.get_bare_model(self.net_g).forward).parameters
 
     def _step_if_finite(self, loss: torch.Tensor) -> bool:
         """Clip gradients (``train.grad_clip``) and step, unless the loss or gradients are NaN/inf on any rank."""
@@ -216,42 +229,17 @@ class SeeClearModel(VideoBaseModel):
         return 5
 
     def test(self) -> None:
-        """Super-resolve the whole sequence ``self.lq`` ``(1, N, C, h, w)`` clip by clip (Algorithm 1).
-
-        Non-overlapping clips of ``m`` frames, the tail mirrored and trimmed; memory reset at the start,
-        ``encode_condition`` once per clip, ``end_clip`` after each clip's last step; noise from a generator
-        seeded with ``val.seed``.
-        """
-        net = self.inference_net()
+        """Super-resolve the whole sequence ``self.lq`` ``(1, N, C, h, w)`` clip by clip (Algorithm 1) with the
+        sampling engine (``seeclear_arch.models.sampling``): ``val.num_frame`` clips, ``val.num_steps``,
+        ``val.seed``, ``val.carry_memory``."""
         val_opt = self.opt.get('val') or {}
-        generator = torch.Generator(device=self.device).manual_seed(int(val_opt.get('seed', 0)))
-        with torch.no_grad():
-            y_seq = self.condition(self.lq)
-            call_hook(net, 'reset_memory')
-            outputs = []
-            for indices, num_valid in split_clips(self.lq.size(1), self.clip_length()):
-                idx = torch.as_tensor(indices, device=self.device)
-                clip = self.sample_clip(net, self.lq[:, idx], y_seq[:, idx], generator, val_opt.get('num_steps'))
-                outputs.append(clip[:, :num_valid])
-            self.output = torch.cat(outputs, dim=1)
+        chunks = sample_sequence(self.inference_net(), self.diffusion, lambda idx: self.lq[:, list(idx)],
+                                 self.lq.size(1), self.clip_length(), self.condition,
+                                 seed=int(val_opt.get('seed', 0)), num_steps=val_opt.get('num_steps'),
+                                 carry=bool(val_opt.get('carry_memory', True)), device=self.device)
+        self.output = torch.cat([frames for _, frames in chunks], dim=1)
         if self.is_train:
             self.net_g.train()
-
-    def sample_clip(self, net: nn.Module, lq: torch.Tensor, y: torch.Tensor, generator: torch.Generator,
-                    num_steps: Optional[int] = None) -> torch.Tensor:
-        """Sample one clip ``(B, m, C, H, W)`` with the per-clip hooks around the sampler; ``y`` and the result
-        are [0, 1] frames, the sampler runs in ``diffusion_range``."""
-        y = self.to_diffusion_range(y)
-        cond = call_hook(net, 'encode_condition', lq, y)
-
-        def denoise_fn(u_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-            u_in = self.net_input(u_t, t)
-            return net(u_in, y, lq, t) if cond is None else net(u_in, y, lq, t, cond)
-
-        out = self.diffusion.sample(denoise_fn, y, generator=generator, num_steps=num_steps)
-        if (self.opt.get('val') or {}).get('carry_memory', True):
-            call_hook(net, 'end_clip')
-        return self.from_diffusion_range(out).clamp(0, 1)
 
     # --------------------------------------------------------------------------------- validation
     def nondist_validation(self, dataloader, current_iter, tb_logger, save_img):

@@ -14,7 +14,9 @@ from seeclear_arch.archs.distiller_utils import (
     scores_from_class_logits,
     scores_from_text_similarity,
     select_topk_queries,
+    working_size,
 )
+from tests.archs.test_seeclear_arch import clip_inputs, tiny_opt
 
 # A Mask2Former small enough for CPU tests: 4-stage Swin with 16 channels, hidden 32, 10 queries.
 TINY_M2F = dict(
@@ -107,14 +109,14 @@ def test_light_distiller_rejects_bad_options():
 # ---------------------------------------------------------------- Mask2Former (transformers)
 
 def test_mask2former_tiny_random_config_offline():
-    net = sd.SeeClearMask2FormerDistiller(num_tokens=4, config=TINY_M2F)
+    net = sd.SeeClearMask2FormerDistiller(num_tokens=4, config=TINY_M2F, input_size=None)
     assert (net.num_tokens, net.token_dim, net.seg_dim, net.seg_stride) == (4, 32, 24, 4)
     _check_frozen(net)
     _check_outputs(net, torch.rand(2, 3, 37, 50), 4)
 
 
 def test_mask2former_tokens_are_top_scoring_queries():
-    net = sd.SeeClearMask2FormerDistiller(num_tokens=3, config=TINY_M2F)
+    net = sd.SeeClearMask2FormerDistiller(num_tokens=3, config=TINY_M2F, input_size=None)
     frames = torch.rand(1, 3, 48, 40)
     tokens, _ = net(frames)
     with torch.no_grad():
@@ -125,6 +127,27 @@ def test_mask2former_tokens_are_top_scoring_queries():
     assert torch.allclose(tokens[0], queries[0, best], atol=1e-5)
 
 
+@pytest.mark.parametrize('lr_size, working', [((20, 20), (512, 512)), ((45, 61), (512, 704)), ((64, 64), (512, 512)),
+                                               ((7, 13), (512, 960)), ((180, 320), (512, 896))])
+def test_default_working_size_keeps_the_aspect_in_multiples_of_32(lr_size, working):
+    assert working_size(lr_size, sd.DEFAULT_WORKING_SIZE) == working
+    assert working_size(lr_size, None) == lr_size and working_size(lr_size, (48, 40)) == (48, 40)
+
+
+def test_pretrained_distiller_seg_features_map_onto_the_level_grid_for_odd_lr_sizes():
+    """Mask2Former at a working size (short side 64 here, to stay fast) inside SeeClearNet, odd LR sizes."""
+    opt = tiny_opt(distiller=dict(type='SeeClearMask2FormerDistiller', num_tokens=3, config=TINY_M2F,
+                                  input_size=64))
+    net = build_network(opt).eval()
+    for h, w in ((9, 13), (7, 11)):
+        x_t, y, lq, t = clip_inputs(m=2, h=h, w=w)
+        with torch.no_grad():
+            _, seg = net.distiller(lq.flatten(0, 1))
+            out = net(x_t, y, lq, t)
+        assert seg.shape[-2:] == tuple(s // 4 for s in working_size((h, w), 64))  # working size / seg_stride
+        assert out.shape == y.shape and torch.isfinite(out).all()
+
+
 def test_mask2former_input_size_resizes():
     net = sd.SeeClearMask2FormerDistiller(num_tokens=2, config=TINY_M2F, input_size=(48, 40))
     tokens, seg = net(torch.rand(1, 3, 20, 20))
@@ -132,9 +155,9 @@ def test_mask2former_input_size_resizes():
 
 
 def test_mask2former_loads_local_pretrained_folder_offline(tmp_path):
-    saved = sd.SeeClearMask2FormerDistiller(num_tokens=2, config=TINY_M2F)
+    saved = sd.SeeClearMask2FormerDistiller(num_tokens=2, config=TINY_M2F, input_size=None)
     saved.model.save_pretrained(str(tmp_path / 'm2f'))
-    net = sd.SeeClearMask2FormerDistiller(num_tokens=2, pretrained_path=str(tmp_path / 'm2f'))
+    net = sd.SeeClearMask2FormerDistiller(num_tokens=2, pretrained_path=str(tmp_path / 'm2f'), input_size=None)
     frames = torch.rand(1, 3, 40, 40)
     for a, b in zip(net(frames), saved(frames)):
         assert torch.allclose(a, b)
@@ -212,7 +235,7 @@ def test_openseed_wrapping_with_stand_in(tmp_path, monkeypatch):
     (tmp_path / 'c.yaml').write_text('x: 1')
     (tmp_path / 'w.pt').write_bytes(b'')
     net = sd.SeeClearOpenSeeDDistiller(str(tmp_path / 'c.yaml'), str(tmp_path / 'w.pt'), num_tokens=3,
-                                       vocabulary=['car', 'sky'])
+                                       vocabulary=['car', 'sky'], input_size=None)
     assert (net.num_tokens, net.token_dim, net.seg_dim, net.seg_stride) == (3, 8, 5, 4)
     _check_frozen(net)
     frames = torch.rand(2, 3, 21, 30)

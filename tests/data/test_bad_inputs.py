@@ -109,7 +109,7 @@ def test_gray_and_rgba_frames_converted_or_refused(vid4_tree, shape, kind):
 
 
 def test_sequence_shorter_than_clip(reds_tree):
-    with pytest.raises(ValueError, match=r'Clip 001 has 6 frames .* fewer than num_frame=7'):
+    with pytest.raises(ValueError, match=r'Clip 001 has 6 frames .* fewer than the 7 an item needs'):
         SeeClearREDSDataset(reds_opt(reds_tree, num_frame=7))
 
 

@@ -125,3 +125,25 @@ def test_basicsr_dataloader_batches_clips(reds_tree):
     batch = next(iter(loader))
     assert batch['lq'].shape == (2, 3, 3, 8, 8) and batch['gt'].shape == (2, 3, 3, 32, 32)
     assert len(batch['key']) == 2 and np.isfinite(batch['gt'].numpy()).all()
+
+
+def test_consecutive_clips_follow_each_other(reds_tree):
+    """num_clips: 2 gives two back-to-back clips of one sequence (frames 0-2 and 3-5 of clip 001's 6)."""
+    one = SeeClearREDSDataset(reds_opt(reds_tree))
+    two = SeeClearREDSDataset(reds_opt(reds_tree, num_clips=2))
+    assert len(two) == 1 and two[0]['lq'].shape[0] == 6 and two[0]['key'] == '001/00000000'
+    assert torch.equal(two[0]['gt'][:3], one[0]['gt']) and torch.equal(two[0]['gt'][3:], one[3]['gt'])
+
+
+def test_vimeo_septuplets_hold_two_clips_only_when_they_overlap(vimeo_tree):
+    with pytest.raises(ValueError, match='fewer than the 10 an item needs'):
+        SeeClearVimeoDataset(_vimeo_opt(vimeo_tree, num_clips=2))
+    dataset = SeeClearVimeoDataset(_vimeo_opt(vimeo_tree, num_clips=2, clip_stride=2))
+    single = SeeClearVimeoDataset(_vimeo_opt(vimeo_tree))
+    assert len(dataset) == 2 and dataset[0]['gt'].shape[0] == 10
+    assert torch.equal(dataset[0]['gt'][5:], single[2]['gt'])  # frames im3..im7
+
+
+def test_clip_options_must_be_positive(reds_tree):
+    with pytest.raises(ValueError, match='num_clips'):
+        SeeClearREDSDataset(reds_opt(reds_tree, num_clips=0))

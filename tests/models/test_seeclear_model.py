@@ -33,7 +33,7 @@ class _RecordingDenoiser(ClipDenoiser):
         CALLS.append(('forward', cond, t.tolist()))
         return y + self.bias
 
-    def end_clip(self):
+    def end_clip(self, update=None):
         CALLS.append(('end',))
 
     def reset_memory(self):
@@ -260,4 +260,4 @@ def test_input_scaling_divides_the_state_by_its_marginal_std(root, scaling):
     x_t, t = torch.ones(2, 1, 3, 4, 4), torch.tensor([1, 4])
     etas = model.diffusion.etas[t].float()
     expected = 1 / torch.sqrt(model.diffusion.kappa ** 2 * etas + 1) if scaling else torch.ones(2)
-    torch.testing.assert_close(model.net_input(x_t, t)[:, 0, 0, 0, 0], expected)
+    torch.testing.assert_close(model.diffusion.scale_model_input(x_t, t)[:, 0, 0, 0, 0], expected)
