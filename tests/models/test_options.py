@@ -75,7 +75,8 @@ def test_stages_chain_and_freeze_the_right_parts():
 
 
 def test_demo_network_trains_and_samples_through_the_model(tmp_path):
-    """SeeClearNet (demo size) through SeeClearModel: one training step, then a 6-frame sequence in 2 clips."""
+    """SeeClearNet (demo size) through SeeClearModel: one stage-2 training step on an item of two consecutive
+    clips (CaTeGory's M and learned memory move), then a 6-frame sequence in 2 clips."""
     opt = model_options(str(tmp_path))
     demo = _load(osp.join(REPO, 'options', 'train_seeclear_demo.yml'))
     opt.update(network_g=demo['network_g'], diffusion=demo['diffusion'])
@@ -83,9 +84,12 @@ def test_demo_network_trains_and_samples_through_the_model(tmp_path):
     model = build_model(opt)
     trained = [n for n, p in model.net_g.named_parameters() if p.requires_grad]
     assert trained and all(n.startswith('memory.') or '.category.' in n for n in trained)
-    model.feed_data({'lq': torch.rand(1, 5, 3, 8, 8), 'gt': torch.rand(1, 5, 3, 32, 32)})
+    before = {n: p.detach().clone() for n, p in model.net_g.named_parameters() if n.startswith('memory.')}
+    model.feed_data({'lq': torch.rand(1, 6, 3, 8, 8), 'gt': torch.rand(1, 6, 3, 32, 32)})  # 2 clips of 3
     model.optimize_parameters(1)
     assert model.log_dict['l_skipped_nonfinite'] == 0
+    after = dict(model.net_g.named_parameters())
+    assert all(not torch.equal(before[n], after[n]) for n in ('memory.textures', 'memory.cross.ca.proj.weight'))
     model.opt['val'].update(num_frame=5, num_steps=1)
     model.feed_data({'lq': torch.rand(1, 6, 3, 8, 8)})
     model.test()
