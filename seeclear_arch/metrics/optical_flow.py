@@ -23,6 +23,8 @@ from seeclear_arch.metrics.vgg_trunk import cached_network
 RAFT_ENV_VAR = 'SEECLEAR_RAFT_PATH'
 RAFT_MODELS = {'large': (raft_large, Raft_Large_Weights.C_T_SKHT_V2), 'small': (raft_small, Raft_Small_Weights.C_T_V2)}
 
+RAFT_MIN_SIZE = 128
+
 FlowFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
@@ -71,9 +73,12 @@ def get_raft(model: str = 'large', device: Union[str, torch.device] = 'cpu', wei
     return cached_network(key, lambda: build_raft(model, weights_path, random_weights), device)
 
 
-def pad_to_multiple(x: torch.Tensor, multiple: int = 8) -> torch.Tensor:
-    """Replicate-pad (B, C, H, W) at the bottom/right so H and W are multiples of ``multiple`` (RAFT needs 8)."""
-    pad_h, pad_w = -x.shape[-2] % multiple, -x.shape[-1] % multiple
+def pad_for_raft(x: torch.Tensor, multiple: int = 8, min_size: int = RAFT_MIN_SIZE) -> torch.Tensor:
+    """Replicate-pad (B, C, H, W) at the bottom/right to multiples of 8 and at least 128 px (torchvision's RAFT
+    refuses anything else: its correlation pyramid needs 16x16 feature maps at 1/8 resolution)."""
+    h, w = x.shape[-2:]
+    pad_h = max(min_size, h + (-h % multiple)) - h
+    pad_w = max(min_size, w + (-w % multiple)) - w
     return F.pad(x, (0, pad_w, 0, pad_h), mode='replicate') if pad_h or pad_w else x
 
 
@@ -87,7 +92,7 @@ def raft_flow_fn(net: nn.Module, num_flow_updates: int = 12, normalize: bool = T
     """
     def flow(image1: torch.Tensor, image2: torch.Tensor) -> torch.Tensor:
         h, w = image1.shape[-2:]
-        x1, x2 = pad_to_multiple(image1), pad_to_multiple(image2)
+        x1, x2 = pad_for_raft(image1), pad_for_raft(image2)
         if normalize:
             x1, x2 = x1 * 2 - 1, x2 * 2 - 1
         with torch.no_grad():
