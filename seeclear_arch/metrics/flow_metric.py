@@ -56,11 +56,19 @@ def flow_pairs(flow_fn: FlowFn, image1: torch.Tensor, image2: torch.Tensor, batc
                       for i in range(0, image1.shape[0], batch_size)])
 
 
-def tof_per_pair(flow_fn: FlowFn, sr: torch.Tensor, gt: torch.Tensor, batch_size: int = 4) -> torch.Tensor:
-    """mean |F(sr_t -> sr_{t-1}) - F(gt_t -> gt_{t-1})| for t = 1..T-1 (T-1,), StableVSR's tOF before scaling."""
-    f_sr = flow_pairs(flow_fn, sr[1:], sr[:-1], batch_size)
-    f_gt = flow_pairs(flow_fn, gt[1:], gt[:-1], batch_size)
-    return (f_sr - f_gt).abs().mean(dim=(1, 2, 3))
+def backward_pair_flows(flow_fn: FlowFn, frames: torch.Tensor, batch_size: int = 4) -> torch.Tensor:
+    """F(frame_t -> frame_{t-1}) for t = 1..T-1 (T-1, 2, H, W): the direction StableVSR's tOF uses."""
+    return flow_pairs(flow_fn, frames[1:], frames[:-1], batch_size)
+
+
+def tof_per_pair(flow_fn: FlowFn, sr: torch.Tensor, gt: torch.Tensor, batch_size: int = 4,
+                 gt_flows: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """mean |F(sr_t -> sr_{t-1}) - F(gt_t -> gt_{t-1})| for t = 1..T-1 (T-1,), StableVSR's tOF before scaling.
+
+    ``gt_flows``: ``backward_pair_flows`` of ``gt`` when already computed (shared by every method).
+    """
+    f_gt = backward_pair_flows(flow_fn, gt, batch_size) if gt_flows is None else gt_flows
+    return (backward_pair_flows(flow_fn, sr, batch_size) - f_gt).abs().mean(dim=(1, 2, 3))
 
 
 def forward_backward_flows(flow_fn: FlowFn, frames: torch.Tensor,
