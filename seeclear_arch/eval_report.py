@@ -130,7 +130,7 @@ def save_plots(report: dict, folder: str) -> List[str]:
     for seq in report['frames']:
         if not along:
             break
-        fig, axes = plt.subplots(len(along), 1, figsize=(8, 2.6 * len(along)), squeeze=False)
+        fig, axes = plt.subplots(len(along), 1, figsize=(8, 2.6 * len(along)), squeeze=False, layout='constrained')
         for ax, metric in zip(axes[:, 0], along):
             for method, res in report['methods'].items():
                 ax.plot(res['sequences'][seq]['values'][metric], marker='.', label=method)
@@ -142,7 +142,7 @@ def save_plots(report: dict, folder: str) -> List[str]:
         written.append(osp.join(folder, f'{seq}.png'))
         _save_figure(fig, written[-1])
         plt.close(fig)
-    fig, axes = plt.subplots(1, len(metrics), figsize=(2.4 * len(metrics), 3), squeeze=False)
+    fig, axes = plt.subplots(1, len(metrics), figsize=(2.4 * len(metrics), 3), squeeze=False, layout='constrained')
     names = list(report['methods'])
     for ax, metric in zip(axes[0], metrics):
         ax.bar(range(len(names)), [report['methods'][n]['mean'][metric] for n in names], color=[f'C{i}' for i in
