@@ -110,3 +110,11 @@ def test_module_runs_as_script(trees, tmp_path, subprocess_env):
     proc = subprocess.run(cmd, capture_output=True, text=True, env=subprocess_env, timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert '| bicubic |' in proc.stdout and osp.isfile(out)
+
+
+def test_console_script_declared(repo_root):
+    with open(osp.join(repo_root, 'setup.py')) as f:
+        setup_py = f.read()
+    assert "'seeclear-evaluate=seeclear_arch.evaluate:main'" in setup_py
+    with open(osp.join(repo_root, 'requirements.txt')) as f:
+        assert 'matplotlib==' in f.read()
