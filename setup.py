@@ -49,6 +49,7 @@ setup(
         'dists-pytorch>=0.1',
         'av',
         'einops',
+        'matplotlib',
     ],
     extras_require={
         'mask2former': ['transformers>=4.40'],
@@ -59,6 +60,7 @@ setup(
         'console_scripts': [
             'seeclear-train=seeclear_arch.train:main',
             'seeclear-test=seeclear_arch.test:main',
+            'seeclear-evaluate=seeclear_arch.evaluate:main',
         ],
     },
 )

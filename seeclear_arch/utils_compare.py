@@ -9,7 +9,7 @@ import numpy as np
 from basicsr.metrics import calculate_psnr, calculate_ssim
 from basicsr.utils import img2tensor, tensor2img
 
-from seeclear_arch.metrics.temporal_metric import tof_per_pair
+from seeclear_arch.metrics.temporal_metric import tof_farneback_per_pair
 from seeclear_arch.models.seeclear_model import bicubic_upsample
 
 
@@ -96,7 +96,7 @@ def clip_report(gt_root: str, sr_dir: str, clip_len: int = 5, lq_root: Optional[
         psnr.append(scores[:, 0].mean())
         ssim.append(scores[:, 1].mean())
         gain = scores[:, 0] - np.array([_scores(b, g, False)[0] for b, g in zip(bics, gts)])
-        for t, value in enumerate(tof_per_pair(srs, gts), start=1):
+        for t, value in enumerate(tof_farneback_per_pair(srs, gts), start=1):
             pairs.append((t % clip_len == 0, float(value)))
         clip_gain = [float(gain[k:k + clip_len].mean()) for k in range(0, len(gain), clip_len)]
         for k, g in enumerate(clip_gain):

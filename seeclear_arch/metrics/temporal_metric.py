@@ -25,7 +25,7 @@ import torch
 from basicsr.metrics.metric_util import reorder_image
 from basicsr.utils.registry import METRIC_REGISTRY
 
-from seeclear_arch.metrics.lpips_metric import get_lpips_network, to_lpips_input
+from seeclear_arch.metrics.lpips_metric import LPIPSVGG, get_lpips_network, to_lpips_input
 
 FARNEBACK_PARAMS = dict(pyr_scale=0.5, levels=3, winsize=15, iterations=3, poly_n=5, poly_sigma=1.2, flags=0)
 
@@ -44,6 +44,22 @@ def _check_sequences(img: Sequence[np.ndarray], img2: Sequence[np.ndarray]) -> N
         assert a.shape == b.shape, f'Image shapes are different: {a.shape}, {b.shape}.'
 
 
+def consecutive_lpips(net: LPIPSVGG, frames: torch.Tensor, batch_size: int = 8) -> torch.Tensor:
+    """LPIPS(x_{t-1}, x_t) for t = 1..T-1 (T-1,) of LPIPS inputs ``frames`` (T, 3, H, W); each frame through the
+    trunk once per chunk of ``batch_size`` pairs (plus one shared frame between chunks)."""
+    out = []
+    with torch.no_grad():
+        for start in range(0, frames.shape[0] - 1, batch_size):
+            feats = net.features(frames[start:start + batch_size + 1])
+            out.append(net.distance([f[:-1] for f in feats], [f[1:] for f in feats]))
+    return torch.cat(out)
+
+
+def tlp_per_pair(net: LPIPSVGG, sr: torch.Tensor, gt: torch.Tensor, batch_size: int = 8) -> torch.Tensor:
+    """|LPIPS(gt_{t-1}, gt_t) - LPIPS(sr_{t-1}, sr_t)| for t = 1..T-1, on LPIPS inputs (T, 3, H, W)."""
+    return (consecutive_lpips(net, gt, batch_size) - consecutive_lpips(net, sr, batch_size)).abs()
+
+
 @METRIC_REGISTRY.register()
 def calculate_tlp(img: Sequence[np.ndarray], img2: Sequence[np.ndarray], crop_border: int = 0,
                   input_order: str = 'HWC', scale: float = 1.0, device: Union[str, torch.device] = 'cpu',
@@ -51,22 +67,14 @@ def calculate_tlp(img: Sequence[np.ndarray], img2: Sequence[np.ndarray], crop_bo
     """tLP of SR frames ``img`` against GT frames ``img2`` (see module docstring); each frame is LPIPS'd once.
 
     Args:
-        scale: multiplier of the result (TecoGAN reports x100). Default 1.
+        scale: multiplier of the result (TecoGAN reports x100, StableVSR x1000). Default 1.
         device, trunk_path, random_trunk: as for ``calculate_lpips``.
     """
     _check_sequences(img, img2)
     net = get_lpips_network(device, trunk_path, random_trunk)
-    diffs = []
-    with torch.no_grad():
-        prev = None
-        for sr, gt in zip(img, img2):
-            feats = (net.features(to_lpips_input(sr, crop_border, input_order, device)),
-                     net.features(to_lpips_input(gt, crop_border, input_order, device)))
-            if prev is not None:
-                d_sr, d_gt = net.distance(prev[0], feats[0]), net.distance(prev[1], feats[1])
-                diffs.append((d_gt - d_sr).abs().item())
-            prev = feats
-    return scale * float(np.mean(diffs))
+    sr = torch.cat([to_lpips_input(f, crop_border, input_order, device) for f in img])
+    gt = torch.cat([to_lpips_input(f, crop_border, input_order, device) for f in img2])
+    return scale * tlp_per_pair(net, sr, gt).mean().item()
 
 
 def to_gray_uint8(img: np.ndarray, crop_border: int = 0, input_order: str = 'HWC') -> np.ndarray:
@@ -83,9 +91,9 @@ def farneback_flow(prev: np.ndarray, cur: np.ndarray) -> np.ndarray:
     return cv2.calcOpticalFlowFarneback(prev, cur, None, **FARNEBACK_PARAMS)
 
 
-def tof_per_pair(img: Sequence[np.ndarray], img2: Sequence[np.ndarray], crop_border: int = 0,
-                 input_order: str = 'HWC') -> np.ndarray:
-    """Per frame pair ``(t - 1, t)``, ``t = 1..N-1``: mean_pixels ||F(gt_{t-1} -> gt_t) - F(sr_{t-1} -> sr_t)||_2."""
+def tof_farneback_per_pair(img: Sequence[np.ndarray], img2: Sequence[np.ndarray], crop_border: int = 0,
+                           input_order: str = 'HWC') -> np.ndarray:
+    """mean_pixels ||F(gt_{t-1} -> gt_t) - F(sr_{t-1} -> sr_t)||_2 for t = 1..T-1 (Farneback, pixels)."""
     _check_sequences(img, img2)
     sr = [to_gray_uint8(f, crop_border, input_order) for f in img]
     gt = [to_gray_uint8(f, crop_border, input_order) for f in img2]
@@ -93,19 +101,18 @@ def tof_per_pair(img: Sequence[np.ndarray], img2: Sequence[np.ndarray], crop_bor
     for t in range(1, len(sr)):
         diff = farneback_flow(gt[t - 1], gt[t]) - farneback_flow(sr[t - 1], sr[t])
         diffs.append(np.sqrt((diff ** 2).sum(axis=-1)).mean())
-    return np.asarray(diffs)
+    return np.array(diffs, dtype=np.float64)
 
 
 @METRIC_REGISTRY.register()
 def calculate_tof(img: Sequence[np.ndarray], img2: Sequence[np.ndarray], crop_border: int = 0,
                   input_order: str = 'HWC', scale: float = 1.0, **kwargs) -> float:
-    """tOF of SR frames ``img`` against GT frames ``img2`` (see module docstring), in pixels: the mean of
-    :func:`tof_per_pair`.
+    """tOF of SR frames ``img`` against GT frames ``img2`` (see module docstring), in pixels.
 
     Args:
         scale: multiplier of the result. Default 1.
     """
-    return scale * float(np.mean(tof_per_pair(img, img2, crop_border, input_order)))
+    return scale * float(np.mean(tof_farneback_per_pair(img, img2, crop_border, input_order)))
 
 
 calculate_tlp.per_sequence = True

@@ -1,4 +1,4 @@
-"""Shared pieces of the VGG-based metrics (LPIPS, DISTS): offline VGG16 trunk, network cache, image conversion.
+"""Shared pieces of the network metrics: offline VGG16 trunk (LPIPS, DISTS), network cache, image conversion.
 
 Trunk weights are never downloaded. They are looked up, in order, at
 ``trunk_path`` (metric option), ``$SEECLEAR_VGG16_PATH``, then torchvision's own cache
@@ -61,13 +61,19 @@ def build_vgg16_features(trunk_path: Optional[str] = None, random_trunk: bool = 
 def get_network(kind: str, builder: Callable[..., nn.Module], device: Union[str, torch.device] = 'cpu',
                 trunk_path: Optional[str] = None, random_trunk: bool = False) -> nn.Module:
     """Build ``builder(trunk_path=..., random_trunk=...)`` once per (kind, device, trunk) and reuse it."""
-    device = torch.device(device)
     trunk_key = 'random' if random_trunk else resolve_trunk_path(trunk_path)
-    key = (kind, str(device), trunk_key)
-    if key not in _NETWORKS:
-        net = builder(trunk_path=None if random_trunk else trunk_key, random_trunk=random_trunk)
-        _NETWORKS[key] = net.to(device).eval().requires_grad_(False)
-    return _NETWORKS[key]
+    return cached_network((kind, trunk_key), lambda: builder(trunk_path=None if random_trunk else trunk_key,
+                                                             random_trunk=random_trunk), device)
+
+
+def cached_network(key: Tuple[Hashable, ...], build: Callable[[], nn.Module],
+                   device: Union[str, torch.device] = 'cpu') -> nn.Module:
+    """``build()`` once per (key, device), frozen in eval mode on ``device``; shared by every metric network."""
+    device = torch.device(device)
+    full_key = (*key, str(device))
+    if full_key not in _NETWORKS:
+        _NETWORKS[full_key] = build().to(device).eval().requires_grad_(False)
+    return _NETWORKS[full_key]
 
 
 def clear_cache() -> None:

@@ -3,13 +3,14 @@ import numpy as np
 import pytest
 import torch
 
-from seeclear_arch.metrics import vgg_trunk
+from seeclear_arch.metrics import optical_flow, vgg_trunk
 
 
 @pytest.fixture(autouse=True)
 def _fresh_cache_no_trunk(monkeypatch, tmp_path):
     """Each test starts with an empty network cache and an empty torch hub: no real trunk is ever found."""
     monkeypatch.delenv(vgg_trunk.TRUNK_ENV_VAR, raising=False)
+    monkeypatch.delenv(optical_flow.RAFT_ENV_VAR, raising=False)
     monkeypatch.setattr(torch.hub, 'get_dir', lambda: str(tmp_path / 'hub'))
     vgg_trunk.clear_cache()
     yield

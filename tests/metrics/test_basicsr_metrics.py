@@ -7,7 +7,7 @@ import pytest
 from basicsr.metrics import calculate_metric
 from basicsr.utils.registry import METRIC_REGISTRY
 
-OURS = ('calculate_lpips', 'calculate_dists', 'calculate_tlp', 'calculate_tof')
+OURS = ('calculate_lpips', 'calculate_dists', 'calculate_tlp', 'calculate_tof', 'calculate_tof_raft', 'calculate_ewarp')
 
 
 def test_all_names_registered():
