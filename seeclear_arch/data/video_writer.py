@@ -5,7 +5,8 @@
 * Codec and quality: ``codec`` is any FFmpeg video encoder PyAV has (default ``libx264``, else ``mpeg4``).
   ``crf`` is the constant rate factor of the CRF encoders (:data:`CRF_CODECS`, lower is better; default 18 for
   ``libx264``) or, for the other encoders, the fixed quantiser ``q`` (1-31, FFmpeg's ``-q:v``; default 3);
-  ``bitrate`` (bits/s) replaces both.
+  ``bitrate`` (bits/s) replaces both. (FFmpeg's ``-q:v`` sets each frame's quality, which PyAV does not
+  expose, so the quantiser is fixed with ``qmin = qmax = q``.)
 * Audio (:class:`AudioCopier`): the first audio stream of ``audio_source`` is remuxed packet by packet, without
   re-encoding, when mp4 accepts its codec (:data:`MP4_AUDIO_COPY`), else decoded and re-encoded to AAC. Packets
   are interleaved with the video as frames are written, shifted by the source video's start time, and cut at
@@ -25,7 +26,6 @@ CRF_CODECS = ('libx264', 'libx265', 'libvpx-vp9', 'libaom-av1', 'libsvtav1')
 MP4_AUDIO_COPY = ('aac', 'mp3', 'alac', 'ac3', 'eac3')
 DEFAULT_CRF = 18
 DEFAULT_QSCALE = 3
-FF_QP2LAMBDA = 118  # FFmpeg's quantiser -> lambda factor (libavutil/avutil.h)
 
 
 def default_codec() -> str:
@@ -47,7 +47,15 @@ def encoder_options(codec: str, crf: Optional[float] = None, bitrate: Optional[i
     if not 1 <= q <= 31:
         raise ValueError(f'--crf for codec {codec} is the quantiser q, expected 1..31 (lower is better), got {q}; '
                          f'CRF values apply to {", ".join(CRF_CODECS)}.')
-    return {'flags': '+qscale', 'global_quality': str(int(round(q * FF_QP2LAMBDA)))}
+    return {'qmin': str(int(q)), 'qmax': str(int(q))}  # a fixed quantiser (PyAV cannot set AVFrame.quality)
+
+
+def _aac_layout(channels: int) -> str:
+    """FFmpeg's default layout for ``channels`` (a PCM track may carry an unordered "N channels" layout)."""
+    layouts = {1: 'mono', 2: 'stereo', 3: '2.1', 4: 'quad', 5: '5.0', 6: '5.1', 7: '6.1', 8: '7.1'}
+    if channels not in layouts:
+        raise ValueError(f'Cannot re-encode {channels}-channel audio to AAC; use --no-audio.')
+    return layouts[channels]
 
 
 class AudioCopier:
@@ -70,9 +78,11 @@ class AudioCopier:
             self._items = self.src.demux(audio)
         else:
             self.stream = container.add_stream('aac', rate=audio.codec_context.sample_rate or 48000)
-            self.stream.layout = audio.codec_context.layout.name if audio.codec_context.layout else 'stereo'
+            self.stream.layout = _aac_layout(audio.codec_context.channels)
+            self.stream.format = 'fltp'  # AAC's only sample format
+            self.resampler = av.AudioResampler('fltp', self.stream.layout, self.stream.rate, frame_size=1024)
             self._items = self.src.decode(audio)
-        self._pending = None
+        self._pending, self._samples = None, 0
 
     def _time(self, item) -> Optional[float]:
         return None if item.pts is None else float(item.pts * item.time_base) - self.offset
@@ -85,8 +95,14 @@ class AudioCopier:
             item.stream = self.stream
             self.out.mux(item)
         else:
-            item.pts = None  # the encoder numbers the samples from 0
-            self.out.mux(self.stream.encode(item))
+            self._encode(self.resampler.resample(item))
+
+    def _encode(self, frames) -> None:
+        """AAC-encode resampled frames (fltp, 1024 samples each), numbered in samples from 0."""
+        for frame in frames:
+            frame.pts, frame.time_base = self._samples, Fraction(1, frame.sample_rate)
+            self._samples += frame.samples
+            self.out.mux(self.stream.encode(frame))
 
     def copy_until(self, seconds: Optional[float]) -> None:
         """Write the source audio that starts before ``seconds`` (all of it up to ``end`` when None)."""
@@ -110,6 +126,7 @@ class AudioCopier:
         if self.stream is not None and ok:
             self.copy_until(None)
             if not self.remux:
+                self._encode(self.resampler.resample(None))
                 self.out.mux(self.stream.encode())
         if self.src is not None:
             self.src.close()

@@ -57,11 +57,9 @@ def write_video(path: str, n: int, h: int = 24, w: int = 32, rate: Fraction = NT
 
 
 def stream_seconds(path: str, kind: str) -> float:
-    """Duration in seconds of the first ``kind`` ('audio' or 'video') stream of ``path``, from its packets."""
+    """Duration in seconds of the first ``kind`` ('audio' or 'video') stream of ``path`` (the container's
+    stream duration: AAC priming samples excluded)."""
     import av
     with av.open(path) as container:
         stream = getattr(container.streams, kind)[0]
-        packets = [p for p in container.demux(stream) if p.dts is not None]
-    start = min(p.pts for p in packets)
-    end = max(p.pts + p.duration for p in packets)
-    return float((end - start) * stream.time_base)
+        return float(stream.duration * stream.time_base)
