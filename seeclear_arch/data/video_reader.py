@@ -146,7 +146,8 @@ class LRSequence:
     def fps(self) -> Optional[float]:
         return float(self.rate) if self.rate else None
 
-    def _frames(self, indices: Sequence[int]) -> List[torch.Tensor]:
+    def _frames(self, indices: Sequence[int]) -> torch.Tensor:
+        """Frames ``indices`` as float32 ``(n, 3, h, w)`` in [0, 1]."""
         raise NotImplementedError
 
     def clip(self, indices: Sequence[int]) -> torch.Tensor:
@@ -155,7 +156,7 @@ class LRSequence:
         bad = [i for i in indices if not 0 <= i < self.num_frames]
         if bad:
             raise IndexError(f'Frame {bad[0]} is out of range for {self.source} ({self.num_frames} frames).')
-        return torch.stack(self._frames(indices), dim=0).unsqueeze(0)
+        return self._frames(indices).unsqueeze(0)
 
 
 class VideoReader(LRSequence):
@@ -211,7 +212,7 @@ class VideoReader(LRSequence):
                 self._held[index] = frame
                 self.max_held = max(self.max_held, len(self._held))
 
-    def _frames(self, indices: Sequence[int]) -> List[torch.Tensor]:
+    def _frames(self, indices: Sequence[int]) -> torch.Tensor:
         lo, hi = min(indices), max(indices)
         if any(i not in self._held for i in indices if i < self._next_index):  # dropped: decode again
             self._held.clear()
@@ -223,7 +224,10 @@ class VideoReader(LRSequence):
             self._decode_through(hi, lo)
         except decode_errors() as err:
             raise ValueError(f'Cannot decode frame {self._next_index} of {self.source} ({err}).') from err
-        return [self._held[i].float() / 255. for i in indices]
+        out = torch.empty(len(indices), 3, *self.size)
+        for k, i in enumerate(indices):
+            out[k] = self._held[i]  # uint8 -> float32, one copy
+        return out.div_(255.)
 
 
 class FrameFolderReader(LRSequence):
@@ -239,12 +243,12 @@ class FrameFolderReader(LRSequence):
         for p in self.paths[1:]:
             _check_size(p, self.size, self.paths[0])
 
-    def _frames(self, indices: Sequence[int]) -> List[torch.Tensor]:
+    def _frames(self, indices: Sequence[int]) -> torch.Tensor:
         imgs = [read_frame_file(self.paths[i], self.non_rgb) for i in indices]
         for i, img in zip(indices, imgs):
             if img.shape[:2] != self.size:  # the header check was bypassed (file changed meanwhile)
                 _size_error(self.paths[i], img.shape[:2], self.paths[0], self.size)
-        return list(frames_to_tensor(imgs))
+        return frames_to_tensor(imgs)
 
 
 def _header_size(path: str) -> Optional[Tuple[int, int]]:
