@@ -110,3 +110,11 @@ def test_folder_reader_checks_sizes_up_front(tmp_path):
         f.write(b'garbage')
     with pytest.raises(ValueError, match='Cannot decode frame .*0002.png'):
         load_sequence(folder)
+
+
+def test_opencv_decoder_fallback(video):
+    seq = VideoReader(video, frame_iter=video_reader._iter_opencv)
+    clip = seq.clip(range(12))
+    assert clip.shape == (1, 12, 3, 24, 32)
+    levels = clip[0].mean((1, 2, 3)) * 255
+    assert torch.allclose(levels, torch.tensor([frame_level(i) for i in range(12)], dtype=torch.float32), atol=4)

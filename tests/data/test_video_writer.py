@@ -77,3 +77,18 @@ def test_writer_leaves_nothing_on_error(tmp_path):
         writer.write(np.zeros((16, 16, 3), np.uint8))
         raise RuntimeError('interrupted')
     assert sorted(os.listdir(tmp_path)) == ['src.mp4']
+
+
+def test_make_test_video_script(tmp_path, repo_root, monkeypatch):
+    import runpy
+    import sys
+    script = os.path.join(repo_root, 'scripts', 'make_test_video.py')
+    out = str(tmp_path / 'bench.mp4')
+    monkeypatch.setattr(sys, 'argv', [script, '--out', out, '--frames', '5', '--size', '24x32', '--codec', 'mpeg4'])
+    runpy.run_path(script, run_name='__main__')
+    assert _streams(out) == {'video': ('mpeg4', NTSC, 5), 'audio': ('aac', 48000, _streams(out)['audio'][2])}
+    assert abs(stream_seconds(out, 'audio') - 5 / NTSC) < 1 / NTSC
+    assert os.listdir(tmp_path) == ['bench.mp4']
+    monkeypatch.setattr(sys, 'argv', [script, '--out', out, '--size', '25x32'])
+    with pytest.raises(SystemExit, match='even sides'):
+        runpy.run_path(script, run_name='__main__')
