@@ -3,12 +3,17 @@
 Usage:
     python scripts/inference_seeclear.py -opt options/test_seeclear_demo.yml --input my_video.mp4 \
         --output results/my_video [--weights net_g.pth] [--num-steps 15] [--seed 0] [--max-frames 100] \
-        [--chunk 50] [--video] [--fps 25]
+        [--chunk 50] [--video [PATH]] [--fps 25] [--codec libx264] [--crf 18] [--bitrate 8M] [--no-audio]
+        [--no-png] [--color-fix none|wavelet|adain]
 
-Writes ``OUTPUT/00000000.png, ...`` (each written to a temporary name, then renamed) and, with ``--video``,
-``OUTPUT/sr.mp4`` (or ``--video PATH``) at the source frame rate. Long inputs are sampled ``--chunk`` frames at a
-time (a multiple of the clip length ``val.num_frame``; 0 = all at once) with the CaTeGory memory and the noise
-generator carried across chunks, so the result does not depend on ``--chunk`` (see seeclear_arch/inference.py).
+Writes ``OUTPUT/00000000.png, ...`` (each written to a temporary name, then renamed; ``--no-png``: none) and, with
+``--video``, ``OUTPUT/sr.mp4`` (or ``--video PATH``) at the source's exact frame rate with the source's audio
+(remuxed when mp4 allows its codec, else re-encoded to AAC; ``--no-audio`` drops it). The input is decoded lazily
+and every frame is written as soon as its chunk is sampled. ``--color-fix`` matches each output frame's low-
+frequency colour to its bicubic-upsampled LR frame (off by default, so paper metrics are unchanged). Long inputs are
+sampled ``--chunk`` frames at a time (a multiple of the clip length ``val.num_frame``; 0 = all at once) with the
+CaTeGory memory and the noise generator carried across chunks, so the result does not depend on ``--chunk`` (see
+seeclear_arch/inference.py).
 """
 import argparse
 import logging
@@ -21,7 +26,20 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from basicsr.utils import get_root_logger  # noqa: E402
 
 import seeclear_arch  # noqa: E402,F401  (registers the archs and the model)
-from seeclear_arch.inference import read_options, run_inference, summarize  # noqa: E402
+from seeclear_arch.color_fix import COLOR_FIXES  # noqa: E402
+from seeclear_arch.inference import OutputOptions, read_options, run_inference, summarize  # noqa: E402
+
+
+def _bitrate(text: str) -> int:
+    """``8M``, ``2500k`` or ``4000000`` as bits/s."""
+    units = {'k': 10**3, 'm': 10**6, 'g': 10**9}
+    try:
+        value = float(text[:-1]) * units[text[-1].lower()] if text[-1:].lower() in units else float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f'expected a bit rate such as 8M, 2500k or 4000000, got {text!r}') from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f'the bit rate must be positive, got {text!r}')
+    return int(value)
 
 
 def parse_args() -> argparse.Namespace:
@@ -38,6 +56,14 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--video', nargs='?', const='', default=None,
                         help='also write an mp4 (default path: OUTPUT/sr.mp4)')
     parser.add_argument('--fps', type=float, help='mp4 frame rate (default: the source video\'s, else 25)')
+    parser.add_argument('--codec', help='mp4 video encoder (default: libx264 if available, else mpeg4)')
+    parser.add_argument('--crf', type=float, help='mp4 quality, lower is better: the CRF of libx264/libx265/VP9/AV1 '
+                        '(default 18), or the quantiser q 1-31 of other codecs such as mpeg4 (default 3)')
+    parser.add_argument('--bitrate', type=_bitrate, help='mp4 bit rate instead of --crf, e.g. 8M or 2500k')
+    parser.add_argument('--no-audio', action='store_true', help="do not copy the source video's audio")
+    parser.add_argument('--no-png', action='store_true', help='write only the mp4 (needs --video), no PNG frames')
+    parser.add_argument('--color-fix', choices=COLOR_FIXES, default='none',
+                        help='match each output frame\'s low-frequency colour to its LR frame (default: none)')
     parser.add_argument('--non-rgb', choices=('convert', 'error'), default='convert',
                         help='grayscale/RGBA input frames: convert with a warning, or refuse')
     parser.add_argument('--verbose', action='store_true', help="show BasicSR's log (network printout, loading)")
@@ -51,7 +77,10 @@ def main() -> None:
     try:
         result = run_inference(read_options(args.opt), args.input, args.output, weights=args.weights,
                                num_steps=args.num_steps, seed=args.seed, max_frames=args.max_frames,
-                               chunk=args.chunk, video=video, fps=args.fps, non_rgb=args.non_rgb)
+                               chunk=args.chunk, video=video, fps=args.fps, non_rgb=args.non_rgb,
+                               output=OutputOptions(png=not args.no_png, codec=args.codec, crf=args.crf,
+                                                    bitrate=args.bitrate, audio=not args.no_audio,
+                                                    color_fix=args.color_fix))
     except (FileNotFoundError, ValueError) as err:
         sys.exit(f'error: {err}')
     for key, value in summarize(result).items():

@@ -2,13 +2,16 @@
 
 ``scripts/inference_seeclear.py`` is the command line; this module holds the logic:
 
-* :func:`load_sequence`: LR frames from a video (``data.demo.decode_video``: PyAV, OpenCV fallback) or a frame
-  folder (``data.frame_io``: sorted image files, grayscale/RGBA converted with a warning, one size enforced).
+* :func:`~seeclear_arch.data.video_reader.load_sequence`: a lazy LR reader, a video decoded in order with a
+  bounded window of frames (PyAV, OpenCV fallback) or a frame folder read on demand (``data.frame_io`` policy:
+  grayscale/RGBA converted with a warning, one size enforced), so memory does not grow with the length.
 * :func:`load_inference_options` / :func:`build_inference_model`: the model from a test yml, weights from
   ``--weights`` or ``path.pretrain_network_g``.
 * :func:`super_resolve`: the sequence sampled in chunks of ``chunk`` frames (a multiple of the clip length ``m``),
   yielding each chunk's HR frames so that long videos never hold the whole HR sequence.
-* :func:`run_inference`: all of it, writing ``00000000.png ...`` atomically and optionally an mp4.
+* :func:`run_inference`: all of it, writing ``00000000.png ...`` atomically and optionally an mp4
+  (``data.video_writer``: exact source frame rate, source audio, codec/quality options) as frames are
+  produced, with an optional colour fix (``seeclear_arch.color_fix``).
 
 Chunking is exact: the clips are those of ``SeeClearModel.test`` on the whole sequence (``split_clips`` over all
 ``N`` frames, tail mirrored), the CaTeGory memory is reset once and carried across chunks, and one noise generator
@@ -22,9 +25,8 @@ import copy
 import os
 import time
 from dataclasses import dataclass
-from fractions import Fraction
 from os import path as osp
-from typing import Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Dict, Iterator, List, Optional, Tuple
 
 import cv2
 import numpy as np
@@ -33,92 +35,15 @@ from basicsr.models import build_model
 from basicsr.utils import tensor2img
 from basicsr.utils.options import ordered_yaml
 
-from seeclear_arch.data.demo import decode_video
-from seeclear_arch.data.frame_io import check_same_size, frames_to_tensor, list_frames, read_frame_file
+from seeclear_arch.color_fix import check_color_fix, color_fix
+from seeclear_arch.data.video_reader import LRSequence, VideoReader, exact_rate, load_sequence
+from seeclear_arch.data.video_writer import Mp4Writer
 from seeclear_arch.models import sampling
 from seeclear_arch.models.sampling import Clip
+from seeclear_arch.models.seeclear_model import bicubic_upsample
 
 DEFAULT_CHUNK_FRAMES = 50
 DEFAULT_FPS = 25.0
-
-
-# ------------------------------------------------------------------------------------------------- input
-@dataclass
-class LRSequence:
-    """The LR frames of one sequence: ``frames`` RGB ``(N, 3, h, w)``, uint8 (video) or float32 in [0, 1]."""
-
-    frames: torch.Tensor
-    source: str
-    fps: Optional[float] = None
-
-    def __len__(self) -> int:
-        return self.frames.size(0)
-
-    @property
-    def size(self) -> Tuple[int, int]:
-        """``(h, w)`` of the LR frames."""
-        return tuple(self.frames.shape[2:])
-
-    def clip(self, indices: Sequence[int]) -> torch.Tensor:
-        """Frames ``indices`` as a float32 batch ``(1, n, 3, h, w)`` in [0, 1]."""
-        frames = self.frames[list(indices)]
-        frames = frames.float() / 255. if frames.dtype == torch.uint8 else frames
-        return frames.unsqueeze(0)
-
-
-def _decode_errors() -> Tuple[type, ...]:
-    try:
-        import av
-    except ImportError:
-        return ()
-    return (av.error.FFmpegError, )
-
-
-def video_fps(path: str) -> Optional[float]:
-    """Average frame rate of the first video stream (PyAV, OpenCV fallback); None if unknown."""
-    try:
-        import av
-    except ImportError:
-        cap = cv2.VideoCapture(path)
-        fps = cap.get(cv2.CAP_PROP_FPS)
-        cap.release()
-        return float(fps) if fps and fps > 0 else None
-    with av.open(path) as container:
-        stream = container.streams.video[0]
-        rate = stream.average_rate or stream.guessed_rate
-    return float(rate) if rate else None
-
-
-def load_video(path: str, max_frames: Optional[int] = None) -> LRSequence:
-    """Decode a video file into an :class:`LRSequence` (uint8 RGB frames, all of one size by construction)."""
-    try:
-        frames = decode_video(path, max_frames)
-        fps = video_fps(path)
-    except _decode_errors() as err:
-        raise ValueError(f'Cannot decode video {path} ({err}); expected a video file (mp4, mkv, avi, ...) or a '
-                         'folder of frames.') from err
-    stacked = torch.from_numpy(np.stack(frames)).permute(0, 3, 1, 2).contiguous()  # (N, 3, h, w) uint8 RGB
-    return LRSequence(stacked, path, fps)
-
-
-def load_frame_folder(folder: str, max_frames: Optional[int] = None, non_rgb: str = 'convert') -> LRSequence:
-    """Read the sorted image files of ``folder`` (``frame_io`` policy) into an :class:`LRSequence`."""
-    names = list_frames(folder, 'Input frame folder')[:max_frames]
-    paths = [osp.join(folder, n) for n in names]
-    imgs = [read_frame_file(p, non_rgb) for p in paths]
-    check_same_size(imgs, paths)
-    return LRSequence(frames_to_tensor(imgs), folder, None)
-
-
-def load_sequence(path: str, max_frames: Optional[int] = None, non_rgb: str = 'convert') -> LRSequence:
-    """A video file or a folder of frames; ``max_frames`` keeps the first frames only."""
-    if max_frames is not None and max_frames < 1:
-        raise ValueError(f'max_frames must be >= 1, got {max_frames}')
-    if osp.isdir(path):
-        return load_frame_folder(path, max_frames, non_rgb)
-    if not osp.isfile(path):
-        raise FileNotFoundError(f'Input {path} does not exist (expected a video file or a folder of frames).')
-    return load_video(path, max_frames)
 
 
 # ------------------------------------------------------------------------------------------------- model
@@ -206,36 +131,6 @@ def write_png(path: str, img: np.ndarray) -> None:
     os.replace(tmp, path)
 
 
-class Mp4Writer:
-    """H.264 (MPEG-4 Part 2 without libx264) mp4 with PyAV, written to ``<path>.part`` and renamed on success."""
-
-    def __init__(self, path: str, fps: float, height: int, width: int):
-        import av
-        self.path, self.tmp = path, f'{path}.part'
-        self.container = av.open(self.tmp, mode='w', format='mp4')
-        codec = 'libx264' if 'libx264' in av.codecs_available else 'mpeg4'
-        self.stream = self.container.add_stream(codec, rate=Fraction(fps).limit_denominator(1001))
-        self.stream.width, self.stream.height, self.stream.pix_fmt = width, height, 'yuv420p'
-
-    def write(self, rgb: np.ndarray) -> None:
-        import av
-        for packet in self.stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format='rgb24')):
-            self.container.mux(packet)
-
-    def __enter__(self) -> 'Mp4Writer':
-        return self
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is None:
-            for packet in self.stream.encode():  # flush
-                self.container.mux(packet)
-        self.container.close()
-        if exc_type is None:
-            os.replace(self.tmp, self.path)
-        elif osp.exists(self.tmp):
-            os.remove(self.tmp)
-
-
 @dataclass
 class InferenceResult:
     """What :func:`run_inference` wrote."""
@@ -248,34 +143,75 @@ class InferenceResult:
     seconds: float
 
 
-def _write_chunk(out_dir: str, start: int, frames: torch.Tensor, writer: Optional[Mp4Writer]) -> List[str]:
+@dataclass
+class OutputOptions:
+    """What to write besides the model's frames (CLI flags of the same names).
+
+    ``png``: write ``00000000.png ...`` (else only the mp4); ``codec``, ``crf``, ``bitrate``: the mp4's encoder
+    (``data.video_writer``); ``audio``: copy the source video's audio into the mp4; ``color_fix``: ``none``,
+    ``wavelet`` or ``adain`` against the bicubic-upsampled LR frame (``seeclear_arch.color_fix``).
+    """
+
+    png: bool = True
+    codec: Optional[str] = None
+    crf: Optional[float] = None
+    bitrate: Optional[int] = None
+    audio: bool = True
+    color_fix: str = 'none'
+
+
+def _write_chunk(out_dir: str, start: int, frames: torch.Tensor, writer: Optional[Mp4Writer],
+                 png: bool = True) -> List[str]:
     paths = []
     for k, frame in enumerate(frames):
         img = tensor2img(frame)  # uint8 BGR
-        paths.append(osp.join(out_dir, f'{start + k:08d}.png'))
-        write_png(paths[-1], img)
+        if png:
+            paths.append(osp.join(out_dir, f'{start + k:08d}.png'))
+            write_png(paths[-1], img)
         if writer is not None:
             writer.write(img[:, :, ::-1])
     return paths
 
 
+def _fix_colors(seq: LRSequence, start: int, frames: torch.Tensor, scale: int, mode: str) -> torch.Tensor:
+    """``frames`` (HR frames ``start ...``) colour-corrected against their bicubic-upsampled LR frames."""
+    if mode == 'none':
+        return frames
+    ref = bicubic_upsample(seq.clip(range(start, start + frames.size(0))), scale)[0]
+    return color_fix(frames, ref, mode)
+
+
+def _open_video(path: str, seq: LRSequence, rate, sr_size: Tuple[int, int], out: OutputOptions) -> Mp4Writer:
+    """The mp4 writer, with the source's audio (cut where ``--max-frames`` cut the video) when asked."""
+    audio = seq.source if out.audio and isinstance(seq, VideoReader) else None
+    cut = audio is not None and len(seq) < seq.total_frames
+    return Mp4Writer(path, rate, *sr_size, codec=out.codec, crf=out.crf, bitrate=out.bitrate, audio_source=audio,
+                     audio_end=float(len(seq) / rate) if cut else None)
+
+
 def run_inference(opt: dict, input_path: str, out_dir: str, weights: Optional[str] = None,
                   num_steps: Optional[int] = None, seed: Optional[int] = None, max_frames: Optional[int] = None,
                   chunk: Optional[int] = None, video: Optional[str] = None, fps: Optional[float] = None,
-                  non_rgb: str = 'convert') -> InferenceResult:
+                  non_rgb: str = 'convert', output: Optional[OutputOptions] = None) -> InferenceResult:
     """Load the input, build the model from ``opt`` (a yml dict), write the HR frames to ``out_dir`` and,
-    with ``video`` (a path), an mp4 at the source fps (``fps`` overrides; frame folders default to 25)."""
+    with ``video`` (a path), an mp4 at the source's exact frame rate with its audio (``fps`` overrides; frame
+    folders default to 25). ``output``: see :class:`OutputOptions`. Frames are written as they are produced."""
+    out = output or OutputOptions()
+    check_color_fix(out.color_fix)
+    if not (out.png or video):
+        raise ValueError('Nothing to write: PNG frames are off (--no-png) and no --video was asked.')
     seq = load_sequence(input_path, max_frames, non_rgb)
     model = build_inference_model(load_inference_options(opt, weights))
     os.makedirs(out_dir, exist_ok=True)
     h, w = seq.size
     sr_size = (h * model.scale, w * model.scale)
-    rate = fps or seq.fps or DEFAULT_FPS
+    rate = exact_rate(fps) if fps else (seq.rate or exact_rate(DEFAULT_FPS))
     began = time.perf_counter()
     paths: List[str] = []
-    with Mp4Writer(video, rate, *sr_size) if video else contextlib.nullcontext() as writer:
+    with _open_video(video, seq, rate, sr_size, out) if video else contextlib.nullcontext() as writer:
         for start, frames in super_resolve(model, seq, chunk, seed, num_steps):
-            paths += _write_chunk(out_dir, start, frames, writer)
+            frames = _fix_colors(seq, start, frames, model.scale, out.color_fix)
+            paths += _write_chunk(out_dir, start, frames, writer, out.png)
     return InferenceResult(len(seq), (h, w), sr_size, paths, video, time.perf_counter() - began)
 
 

