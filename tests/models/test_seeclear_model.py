@@ -96,6 +96,50 @@ def test_nonfinite_loss_skips_the_step(root):
     assert any(not torch.equal(a, b) for a, b in zip(before, model.net_g.parameters()))
 
 
+class _ChainRecorder(_RecordingDenoiser):
+    """Accepts ``chain`` (consecutive-clip training) and records what the model passes."""
+
+    def forward(self, x_t, y, lq, t, cond=None, chain=None):
+        CALLS.append(('forward', x_t.shape, lq[:, 0, 0, 0, 0].tolist(), t.tolist(), chain))
+        return y + self.bias
+
+
+if 'SeeClearTestChainRecorder' not in ARCH_REGISTRY:
+    ARCH_REGISTRY.register(type('SeeClearTestChainRecorder', (_ChainRecorder, ), {}))
+
+
+def test_an_item_of_two_clips_trains_both_clips_with_a_chain(root):
+    """An item of K = 2 consecutive clips of m = 3 frames becomes 2 rows per sequence (sequence-major), each at its
+    own t, and the net gets every clip's state at the sampler's final step (t = 1) to build the next memory."""
+    opt = model_options(root)
+    opt['network_g'] = {'type': 'SeeClearTestChainRecorder', 'bias': 0.0}
+    model = build_model(opt)
+    lq = torch.arange(12.0).view(2, 6, 1, 1, 1).expand(2, 6, 3, 8, 8) / 100
+    model.feed_data({'lq': lq, 'gt': torch.rand(2, 6, 3, 8 * SCALE, 8 * SCALE)})
+    CALLS.clear()
+    model.optimize_parameters(1)
+    (_, shape, first_frames, t, chain), = CALLS
+    assert shape == (4, 3, 3, 8 * SCALE, 8 * SCALE) and chain.num_clips == 2
+    assert [round(v * 100) for v in first_frames] == [0, 3, 6, 9]  # seq 0 clip 0, seq 0 clip 1, seq 1 ...
+    assert len(t) == 4 and chain.t.tolist() == [1.0] * 4 and chain.x_t.shape == shape
+    assert model.output.shape == (4, 3, 3, 8 * SCALE, 8 * SCALE)
+
+
+def test_a_net_without_chain_trains_consecutive_clips_independently(root):
+    model = _recording_model(root)
+    model.feed_data({'lq': torch.rand(1, 6, 3, 8, 8), 'gt': torch.rand(1, 6, 3, 8 * SCALE, 8 * SCALE)})
+    CALLS.clear()
+    model.optimize_parameters(1)
+    assert [c[0] for c in CALLS] == ['forward'] and len(CALLS[0][2]) == 2  # one call, 2 rows, each its own t
+
+
+def test_an_item_that_is_not_whole_clips_is_a_clear_error(root):
+    model = build_model(model_options(root))
+    model.feed_data({'lq': torch.rand(1, 4, 3, 8, 8), 'gt': torch.rand(1, 4, 3, 8 * SCALE, 8 * SCALE)})
+    with pytest.raises(ValueError, match='not a multiple of the clip length'):
+        model.optimize_parameters(1)
+
+
 @pytest.mark.parametrize('mode, trained', [('memory', {'t_embed'}), ('all_but_memory', {'head', 'body', 'tail'})])
 def test_trainable_stage_limits_the_optimizer(root, mode, trained):
     model = build_model(model_options(root, trainable=mode, memory_pattern='t_embed'))
