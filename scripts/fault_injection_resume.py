@@ -7,7 +7,8 @@
 2. The same experiment is started with ``--auto_resume`` and killed with SIGKILL ``--kills`` times: every
    other kill lands while a checkpoint file is being written (``SEECLEAR_FAULT_SAVE_SLEEP`` makes each write
    pause halfway; the kill comes when a temporary file appears, at the first save after a random iteration),
-   the others at a random iteration after the resume point. After each kill, every ``.pth`` and ``.state`` under its final name must load.
+   the others at a random iteration after the resume point. After each kill, every ``.pth`` and ``.state``
+   under its final name must load.
 3. A last ``--auto_resume`` run finishes training; its ``net_g_latest.pth`` (``params`` and ``params_ema``) must
    equal the reference run's bit for bit.
 

@@ -31,7 +31,8 @@ patched function keeps the original as ``__wrapped__``; 2-4 and 10 leave the GPU
    that resume mid-epoch (``ResumableSampler`` skips the consumed indices) and count the consumed samples.
 9. ``BaseModel.validation`` restores the RNG states afterwards, so validation does not shift training.
 10. ``VideoBaseModel`` / ``VideoRecurrentModel.dist_validation`` allocate metric tensors on ``'cuda'``; off
-    CUDA we allocate them on ``self.device`` first.
+    CUDA we allocate them on ``self.device`` first. They also squeeze the fed ``lq`` in place, which on CPU
+    (where ``.to(device)`` returns the same tensor) corrupts ``self.lq``; off CUDA the batch is cloned.
 11. ``BaseModel.print_network`` logs the whole module tree to the console and the log file; ours logs the
     one-line summary and writes the tree to the log file only.
 12. ``--force_yml train:total_iter=N`` left the cosine ``periods`` at the yml's length; ``parse_options``
@@ -360,7 +361,14 @@ def make_video_dist_validation(original):
             counts = Counter(dataloader.dataset.data_info['folder'])
             self.metric_results = {folder: torch.zeros(n, len(metrics), dtype=torch.float32, device=self.device)
                                    for folder, n in counts.items()}
-        return original(self, dataloader, current_iter, tb_logger, save_img)
+        if self.device.type == 'cuda':
+            return original(self, dataloader, current_iter, tb_logger, save_img)
+        feed_data = self.feed_data  # on CPU ``.to(device)`` aliases the batch, which the loop squeezes in place
+        self.feed_data = lambda data: feed_data({k: v.clone() if torch.is_tensor(v) else v for k, v in data.items()})
+        try:
+            return original(self, dataloader, current_iter, tb_logger, save_img)
+        finally:
+            del self.feed_data
 
     return _mark(dist_validation, original)
 

@@ -14,6 +14,7 @@ from seeclear_arch.archs.blocks import CondenserUnit, group_norm, timestep_embed
 from seeclear_arch.archs.category import CaTeGoryMemory, CaTeGoryQuery, Memory
 from seeclear_arch.archs.denoiser import ClipDenoiser
 from seeclear_arch.archs.incam import ClipTokens, InstanceActivation, MultiFrameAttention, SemanticModulation
+from seeclear_arch.archs.plain_vsr import PlainVSRMixin, is_plain_call
 from seeclear_arch.archs.wavelet import (
     ConvDownsample,
     ConvUpsample,
@@ -91,7 +92,7 @@ class SemanticLevel(nn.Module):
 
 
 @ARCH_REGISTRY.register()
-class SeeClearNet(ClipDenoiser):
+class SeeClearNet(PlainVSRMixin, ClipDenoiser):
     """SeeClear's denoiser: Pixel Condenser U-Net in the wavelet domain with InCAM and CaTeGory.
 
     Data flow (Alg. 1): ``x_t`` and ``y`` -> k-level Haar packet (``wavelet_levels``, 2 -> LR size when the
@@ -252,8 +253,10 @@ class SeeClearNet(ClipDenoiser):
         self._last_memory = None
 
     # -------------------------------------------------------------------------------------------- forward
-    def forward(self, x_t: torch.Tensor, y: torch.Tensor, lq: torch.Tensor, t: torch.Tensor,
-                cond: Optional[SemanticCondition] = None) -> torch.Tensor:
+    def forward(self, x_t: torch.Tensor, y: Optional[torch.Tensor] = None, lq: Optional[torch.Tensor] = None,
+                t: Optional[torch.Tensor] = None, cond: Optional[SemanticCondition] = None) -> torch.Tensor:
+        if is_plain_call(x_t, y, lq, t, cond):  # BasicSR's net(lq): plain regression VSR (plain_vsr.py)
+            return self.regress(x_t)
         b, m, c, h, w = x_t.shape
         if cond is None and self.distiller is not None:
             cond = self.encode_condition(lq, y)
