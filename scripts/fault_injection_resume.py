@@ -7,7 +7,7 @@
 2. The same experiment is started with ``--auto_resume`` and killed with SIGKILL ``--kills`` times: every
    other kill lands while a checkpoint file is being written (``SEECLEAR_FAULT_SAVE_SLEEP`` makes each write
    pause halfway; the kill comes when a temporary file appears, at the first save after a random iteration),
-   the others at a random iteration after the resume point. After each kill, every ``.pth`` and ``.state``
+   the others 1-8 iterations after the resume point. After each kill, every ``.pth`` and ``.state``
    under its final name must load.
 3. A last ``--auto_resume`` run finishes training; its ``net_g_latest.pth`` (``params`` and ``params_ema``) must
    equal the reference run's bit for bit.
@@ -78,7 +78,7 @@ def kill_when(proc: subprocess.Popen, cwd: str, log: str, mode: str, rng: random
     while proc.poll() is None and time.time() < deadline:
         start, seen = _log_iters(log)
         if start is not None and target is None:
-            target = rng.randint(start + 1, total - 1) if start + 1 <= total - 1 else total
+            target = min(start + rng.randint(1, 8), total - 1) if start + 1 <= total - 1 else total
         if mode == 'save' and target is not None and seen >= target and _saving(cwd):
             proc.send_signal(signal.SIGKILL)
             proc.wait()
