@@ -219,3 +219,11 @@ def test_total_iter_override_rescales_cosine_periods(tmp_path, monkeypatch):
     assert plain['train']['scheduler']['periods'] == [40, 60]
     patched, _ = options.parse_options(str(tmp_path), True)
     assert patched['train']['total_iter'] == 10 and patched['train']['scheduler']['periods'] == [4, 6]
+
+
+def test_tensorboard_logger_is_installed(tmp_path):
+    from basicsr.utils import init_tb_logger
+    writer = init_tb_logger(str(tmp_path / 'tb'))
+    writer.add_scalar('l_pix', 0.5, 1)
+    writer.close()
+    assert os.listdir(tmp_path / 'tb')
