@@ -14,6 +14,7 @@ from seeclear_arch.archs.blocks import CondenserUnit, group_norm, timestep_embed
 from seeclear_arch.archs.category import CaTeGoryMemory, CaTeGoryQuery, Memory
 from seeclear_arch.archs.denoiser import ClipChain, ClipDenoiser
 from seeclear_arch.archs.incam import ClipTokens, InstanceActivation, MultiFrameAttention, SemanticModulation
+from seeclear_arch.archs.plain_vsr import PlainVSRMixin, is_plain_call
 from seeclear_arch.archs.wavelet import (
     ConvDownsample,
     ConvUpsample,
@@ -92,7 +93,7 @@ class SemanticLevel(nn.Module):
 
 
 @ARCH_REGISTRY.register()
-class SeeClearNet(ClipDenoiser):
+class SeeClearNet(PlainVSRMixin, ClipDenoiser):
     """SeeClear's denoiser: Pixel Condenser U-Net in the wavelet domain with InCAM and CaTeGory.
 
     Data flow (Alg. 1): ``x_t`` and ``y`` -> k-level Haar packet (``wavelet_levels``, 2 -> LR size when the
@@ -261,10 +262,14 @@ class SeeClearNet(ClipDenoiser):
             self.memory.reset()
 
     # -------------------------------------------------------------------------------------------- forward
-    def forward(self, x_t: torch.Tensor, y: torch.Tensor, lq: torch.Tensor, t: torch.Tensor,
-                cond: Optional[SemanticCondition] = None, chain: Optional[ClipChain] = None) -> torch.Tensor:
+    def forward(self, x_t: torch.Tensor, y: Optional[torch.Tensor] = None, lq: Optional[torch.Tensor] = None,
+                t: Optional[torch.Tensor] = None, cond: Optional[SemanticCondition] = None,
+                chain: Optional[ClipChain] = None) -> torch.Tensor:
         """``x0_hat`` (denoiser contract). ``chain`` (training only, with ``cond=None``): the rows are consecutive
-        clips of sequences, and each clip queries the memory built from the previous one (:meth:`chain_memory`)."""
+        clips of sequences, and each clip queries the memory built from the previous one (:meth:`chain_memory`).
+        Called the plain BasicSR way, ``net(lq)``, it is a regression VSR network (``plain_vsr.py``)."""
+        if is_plain_call(x_t, y, lq, t, cond):
+            return self.regress(x_t)
         if cond is None and self.distiller is not None:
             memory = self.chain_memory(chain, y, lq) if chain is not None and self.memory is not None else None
             cond = self.encode_condition(lq, y, memory)

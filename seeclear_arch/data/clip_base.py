@@ -27,20 +27,28 @@ Options shared by subclasses (defaults in brackets):
     use_temporal_reverse (bool) [False]: reverse the frame order with probability 0.5.
     filename_ext (str) [png]: frame file extension for the disk backend.
     non_rgb_frames ('convert' | 'error') ['convert']: see ``frame_io``.
-    verify_files (bool) [True]: at start-up, check that every clip folder (disk) or key (lmdb, from the
-        LMDB's meta_info.txt) listed in the meta info file exists for both LQ and GT.
+    verify_files (bool | 'decode') [True]: at start-up, check that every clip folder (disk) or key (lmdb, from
+        the LMDB's meta_info.txt) listed in the meta info file exists for both LQ and GT; ``decode`` also
+        decodes every frame (in parallel, with a progress bar) and names every file that fails.
+    max_bad_samples (int) [100]: at run time a frame that fails to decode is logged with its path and the
+        sample is replaced by another random clip; after more than this many bad samples (per data-loading
+        process) training stops with an error naming the last bad file. 0 stops at the first one.
 """
 import copy
+import os
 import random
+from concurrent.futures import ThreadPoolExecutor
 from os import path as osp
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 from basicsr.data.transforms import augment, paired_random_crop
-from basicsr.utils import FileClient
+from basicsr.utils import FileClient, get_root_logger
 from torch.utils import data
+from tqdm import tqdm
 
 from seeclear_arch.data.frame_io import (
+    FrameDecodeError,
     check_root,
     check_sequence,
     decode_frame,
@@ -48,6 +56,12 @@ from seeclear_arch.data.frame_io import (
     list_frames,
 )
 from seeclear_arch.data.meta_info import ClipMeta, read_meta_info
+
+DATA_HELP = 'See datasets/README.md for the expected folder layout and preparation commands.'
+
+
+class BadFrameError(RuntimeError):
+    """More frames failed to decode at run time than ``max_bad_samples`` allows."""
 
 
 class SeeClearClipDataset(data.Dataset):
@@ -69,15 +83,17 @@ class SeeClearClipDataset(data.Dataset):
         self.ext = self.opt.get('filename_ext', 'png')
         self.backend = dict(self.opt.get('io_backend') or {'type': 'disk'})
         self.is_lmdb = self.backend.get('type') == 'lmdb'
-        self.gt_root = check_root(self.opt.get('dataroot_gt'), 'dataroot_gt', self.backend.get('type'))
-        self.lq_root = check_root(self.opt.get('dataroot_lq'), 'dataroot_lq', self.backend.get('type'))
+        self.gt_root = self._check_root('dataroot_gt')
+        self.lq_root = self._check_root('dataroot_lq')
+        self.max_bad = int(self.opt.get('max_bad_samples', 100))
+        self.num_bad = 0
+        self.file_client = None
         self._check_options()
         self.meta_file = self.opt.get('meta_info_file')
         clips = read_meta_info(self.meta_file, default_num_frames=self.default_num_frames)
         self.clips = [c for c in clips if self.keep_clip(c.name)]
         self._check_clips()
         self.samples = [(c, s) for c in self.clips for s in range(c.num_frames - self.span + 1)]
-        self.file_client = None
 
     # ----------------------------------------------------------------- hooks
     def frame_name(self, index: int) -> str:
@@ -89,6 +105,12 @@ class SeeClearClipDataset(data.Dataset):
         return True
 
     # ------------------------------------------------------------ validation
+    def _check_root(self, option: str) -> str:
+        try:
+            return check_root(self.opt.get(option), option, self.backend.get('type'))
+        except FileNotFoundError as err:
+            raise FileNotFoundError(f'{err} {DATA_HELP}') from None
+
     def _check_options(self) -> None:
         if self.num_frame < 1:
             raise ValueError(f'Option `num_frame` must be >= 1, got {self.num_frame}.')
@@ -110,8 +132,13 @@ class SeeClearClipDataset(data.Dataset):
                                  f'fewer than the {self.span} an item needs (num_frame={self.num_frame}, '
                                  f'num_clips={self.num_clips}, clip_stride={self.clip_stride}); remove it or lower '
                                  'num_frame / num_clips / clip_stride.')
-        if self.opt.get('verify_files', True):
+        verify = self.opt.get('verify_files', True)
+        if verify not in (True, False, 'decode'):
+            raise ValueError(f"Option `verify_files` must be true, false or 'decode', got {verify!r}.")
+        if verify:
             (self._verify_lmdb if self.is_lmdb else self._verify_disk)()
+        if verify == 'decode':
+            self._verify_decode()
 
     def _expected_names(self, clip: ClipMeta) -> List[str]:
         return [self.frame_name(i) for i in range(clip.num_frames)]
@@ -127,7 +154,7 @@ class SeeClearClipDataset(data.Dataset):
                 if missing:
                     raise FileNotFoundError(
                         f'{kind} clip folder {folder} has {len(found[kind])} frames but meta info file '
-                        f'{self.meta_file} lists {clip.num_frames}; missing e.g. {", ".join(missing[:3])}.')
+                        f'{self.meta_file} lists {clip.num_frames}; missing e.g. {", ".join(missing[:3])}. {DATA_HELP}')
 
     def _verify_lmdb(self) -> None:
         for kind, root in (('LQ', self.lq_root), ('GT', self.gt_root)):
@@ -140,7 +167,27 @@ class SeeClearClipDataset(data.Dataset):
                 missing = [f'{clip.name}/{n}' for n in self._expected_names(clip) if f'{clip.name}/{n}' not in keys]
                 if missing:
                     raise KeyError(f'{kind} LMDB {root} lacks {len(missing)} key(s) of clip {clip.name} listed in '
-                                   f'{self.meta_file}, e.g. {", ".join(missing[:3])}.')
+                                   f'{self.meta_file}, e.g. {", ".join(missing[:3])}. {DATA_HELP}')
+
+    def _decode_error(self, kind: str, clip: str, frame: str) -> Optional[str]:
+        try:
+            self._read(kind, clip, frame)
+            return None
+        except (ValueError, FileNotFoundError, KeyError) as err:
+            return str(err)
+
+    def _verify_decode(self) -> None:
+        """Decode every LQ and GT frame of every clip (thread pool: OpenCV releases the GIL); raise naming all
+        that fail."""
+        jobs = [(kind, c.name, n) for c in self.clips for n in self._expected_names(c) for kind in ('lq', 'gt')]
+        workers = max(1, min(8, os.cpu_count() or 1))
+        with ThreadPoolExecutor(workers) as pool:
+            errors = [e for e in tqdm(pool.map(lambda job: self._decode_error(*job), jobs), total=len(jobs),
+                                      desc='verify_files: decode', unit='frame', mininterval=1) if e]
+        self.file_client = None  # LMDB handles are not shared with data-loading worker processes
+        if errors:
+            raise ValueError(f'verify_files: decode: {len(errors)} of {len(jobs)} frames cannot be read:\n  '
+                             + '\n  '.join(errors) + f'\n{DATA_HELP}')
 
     # --------------------------------------------------------------- reading
     def _client(self) -> FileClient:
@@ -180,6 +227,24 @@ class SeeClearClipDataset(data.Dataset):
         return (lqs if isinstance(lqs, list) else [lqs]), (gts if isinstance(gts, list) else [gts])
 
     def __getitem__(self, index: int) -> Dict[str, object]:
+        """The clip at ``index``; a clip with a frame that fails to decode is logged and replaced by a random one."""
+        while True:
+            try:
+                return self._get_clip(index)
+            except FrameDecodeError as err:  # empty, truncated or not an image
+                self._count_bad(err)
+                index = random.randrange(len(self.samples))
+
+    def _count_bad(self, err: Exception) -> None:
+        self.num_bad += 1
+        if self.num_bad > self.max_bad:
+            raise BadFrameError(f'{self.num_bad} training samples had frames that fail to decode, more than '
+                                f'max_bad_samples={self.max_bad}; the last: {err} Check the data with '
+                                f'verify_files: decode. {DATA_HELP}') from err
+        get_root_logger().warning(f'Skipping a training sample ({self.num_bad} so far, max_bad_samples='
+                                  f'{self.max_bad}): {err}')
+
+    def _get_clip(self, index: int) -> Dict[str, object]:
         clip, start = self.samples[index]
         frames = [self.frame_name(start + k * self.clip_stride + i) for k in range(self.num_clips)
                   for i in range(self.num_frame)]

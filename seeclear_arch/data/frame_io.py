@@ -74,6 +74,10 @@ def _to_three_channels(img: np.ndarray, name: str, non_rgb: str) -> np.ndarray:
     return np.ascontiguousarray(img[:, :, :3])
 
 
+class FrameDecodeError(ValueError):
+    """A frame file or LMDB value is empty, truncated or not an image."""
+
+
 def decode_frame(content: Optional[bytes], name: str, non_rgb: str = 'convert') -> np.ndarray:
     """Decode image bytes to float32 BGR ``(H, W, 3)`` in [0, 1]; ``name`` (file or LMDB key) is used in errors."""
     if non_rgb not in NON_RGB_POLICIES:
@@ -82,7 +86,7 @@ def decode_frame(content: Optional[bytes], name: str, non_rgb: str = 'convert') 
         raise FileNotFoundError(f'Frame {name} not found.')
     img = cv2.imdecode(np.frombuffer(content, np.uint8), cv2.IMREAD_UNCHANGED) if len(content) else None
     if img is None:
-        raise ValueError(f'Cannot decode frame {name}: the file is empty, truncated or not an image.')
+        raise FrameDecodeError(f'Cannot decode frame {name}: the file is empty, truncated or not an image.')
     return _to_three_channels(_to_float(img, name), name, non_rgb)
 
 

@@ -213,6 +213,13 @@ class SeeClearModel(VideoBaseModel):
         self.optimizer_g.step()
         return True
 
+    def train_state_dict(self) -> Dict[str, Any]:
+        """Training-time state saved in ``.state`` files for an exact resume (``seeclear_arch.compat``)."""
+        return {'num_skipped': self.num_skipped}
+
+    def load_train_state_dict(self, state: Dict[str, Any]) -> None:
+        self.num_skipped = int(state['num_skipped'])
+
     # ------------------------------------------------------------------------------------ testing
     def inference_net(self) -> nn.Module:
         """The network used for sampling: the EMA copy when training keeps one, in eval mode."""

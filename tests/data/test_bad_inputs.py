@@ -1,4 +1,5 @@
 """Bad data gives errors that name the file or option and what was expected."""
+import logging
 import os
 import re
 import shutil
@@ -9,6 +10,7 @@ import numpy as np
 import pytest
 from synthetic_frames import reds_opt
 
+from seeclear_arch.data.clip_base import BadFrameError
 from seeclear_arch.data.prepare import make_lmdb
 from seeclear_arch.data.reds_dataset import SeeClearREDSDataset
 from seeclear_arch.data.video_test_dataset import SeeClearVideoTestDataset
@@ -86,15 +88,54 @@ def test_frames_of_one_sequence_differ_in_size(vid4_tree):
         SeeClearVideoTestDataset(_test_opt(vid4_tree, dataroot_gt=None))[1]
 
 
-def test_corrupt_frame(reds_tree, vid4_tree):
-    bad = _frame(reds_tree, 'lq', '001', 1)
-    with open(bad, 'wb') as f:
+def _corrupt(path: str) -> str:
+    with open(path, 'wb') as f:
         f.write(b'\x89PNG\r\n\x1a\n truncated')
-    with pytest.raises(ValueError, match=f'Cannot decode frame {re.escape(bad)}'):
-        SeeClearREDSDataset(reds_opt(reds_tree))[0]
+    return path
+
+
+def test_corrupt_frame(reds_tree, vid4_tree):
+    bad = _corrupt(_frame(reds_tree, 'lq', '001', 1))
+    with pytest.raises(BadFrameError, match=f'max_bad_samples=0; the last: Cannot decode frame {re.escape(bad)}'):
+        SeeClearREDSDataset(reds_opt(reds_tree, max_bad_samples=0))[0]
     open(osp.join(vid4_tree['lq'], 'city', '0002.png'), 'wb').close()
     with pytest.raises(ValueError, match=r'Cannot decode frame .*city.0002.png'):
         SeeClearVideoTestDataset(_test_opt(vid4_tree, cache_data=True))
+
+
+def test_corrupt_frame_is_skipped_and_counted(reds_tree):
+    bad = _corrupt(_frame(reds_tree, 'lq', '001', 1))
+    dataset = SeeClearREDSDataset(reds_opt(reds_tree))  # verify_files: true only checks that files exist
+    records = []
+    handler = logging.Handler()
+    handler.emit = records.append
+    logger = logging.getLogger('basicsr')
+    logger.addHandler(handler)
+    try:
+        item = dataset[0]  # frames 0-2 of clip 001: replaced by a clip without frame 1
+    finally:
+        logger.removeHandler(handler)
+    assert item['key'] in ('001/00000002', '001/00000003')
+    assert dataset.num_bad == len(records) >= 1
+    assert bad in records[0].getMessage() and 'max_bad_samples=100' in records[0].getMessage()
+
+
+def test_verify_files_decode_names_every_bad_file(reds_tree):
+    bad = [_corrupt(_frame(reds_tree, 'lq', '001', 1)), _corrupt(_frame(reds_tree, 'gt', '001', 4))]
+    SeeClearREDSDataset(reds_opt(reds_tree))  # existence check passes
+    with pytest.raises(ValueError, match='2 of 12 frames cannot be read') as err:
+        SeeClearREDSDataset(reds_opt(reds_tree, verify_files='decode'))
+    assert all(path in str(err.value) for path in bad)
+    with pytest.raises(ValueError, match='verify_files'):
+        SeeClearREDSDataset(reds_opt(reds_tree, verify_files='yes'))
+
+
+def test_missing_data_points_to_the_data_readme(reds_tree, tmp_path):
+    with pytest.raises(FileNotFoundError, match='datasets/README.md'):
+        SeeClearREDSDataset(reds_opt(reds_tree, dataroot_gt=str(tmp_path / 'nowhere')))
+    os.remove(_frame(reds_tree, 'gt', '001', 5))
+    with pytest.raises(FileNotFoundError, match='datasets/README.md'):
+        SeeClearREDSDataset(reds_opt(reds_tree))
 
 
 @pytest.mark.parametrize('shape, kind', [((12, 16), 'grayscale'), ((12, 16, 4), 'RGBA')])
