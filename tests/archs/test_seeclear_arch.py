@@ -67,7 +67,8 @@ def test_gradients_reach_every_trainable_parameter():
 def test_frozen_distiller_gets_no_gradient():
     net = build_network(tiny_opt(freeze_distiller=True)).train()
     assert not net.distiller.training
-    net(*clip_inputs(m=2, h=8, w=8)).square().mean().backward()
+    x_t, y, lq, t = clip_inputs(b=2, m=2, h=8, w=8)  # two consecutive clips, so M is used too
+    net(x_t, y, lq, t, chain=ClipChain(torch.randn_like(x_t), torch.ones(2), num_clips=2)).square().mean().backward()
     for name, p in net.named_parameters():
         if name.startswith('distiller.'):
             assert not p.requires_grad and p.grad is None
