@@ -170,7 +170,9 @@ def test_paper_scale_configuration_trains_and_samples(repo_root):
     net = build_network(opt).train()
     x_t, y, lq, t = clip_inputs(m=2, h=16, w=24)
     net(x_t, y, lq, t).mean().backward()
-    assert all(p.grad is not None for p in net.parameters() if p.requires_grad)
+    # one clip: M (CaTeGory's construction) only runs on consecutive clips; tests/archs/test_category.py covers it
+    in_m = lambda name: name.startswith('memory.') and name not in ('memory.semantics', 'memory.textures')  # noqa: E731
+    assert all(p.grad is not None for n, p in net.named_parameters() if p.requires_grad and not in_m(n))
     assert all(not p.requires_grad for p in net.distiller.parameters())
     net.eval()
     with torch.no_grad():
