@@ -1,10 +1,12 @@
 """Mixed precision training (``train.precision``) and ``train.grad_checkpoint`` in SeeClearModel, on CPU."""
+import glob
 from os import path as osp
 from typing import List
 
 import numpy as np
 import pytest
 import torch
+import yaml
 from basicsr.models import build_model
 
 from seeclear_arch.models.precision import MixedPrecision
@@ -103,3 +105,14 @@ def test_scaler_state_round_trips_and_ignores_other_precisions():
     assert restored.scaler.get_scale() == 1024.0
     MixedPrecision('bf16').load_state_dict(saved.state_dict())  # precision changed between runs: nothing to load
     assert MixedPrecision('bf16').state_dict() == {'precision': 'bf16', 'scaler': None}
+
+
+TRAIN_OPTIONS = sorted(glob.glob(osp.join(osp.dirname(__file__), '..', '..', 'options', 'train_*.yml')))
+
+
+@pytest.mark.parametrize('path', TRAIN_OPTIONS, ids=osp.basename)
+def test_training_option_files_set_a_valid_precision(path):
+    with open(path) as f:
+        train = yaml.safe_load(f)['train']
+    assert MixedPrecision.from_opt(train, torch.device('cpu')).precision == train['precision']
+    assert isinstance(train['grad_checkpoint'], bool)
