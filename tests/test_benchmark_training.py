@@ -7,20 +7,26 @@ from os import path as osp
 import pytest
 
 from tests.archs.test_seeclear_arch import tiny_opt
-from tests.models.tiny_experiment import run, train_options, write_yml
+from tests.models.tiny_experiment import train_options, write_yml
 
 
-def test_benchmark_training_reports_speed_and_memory(tmp_path, repo_root, subprocess_env):
+def _script(repo_root: str, monkeypatch):
+    monkeypatch.syspath_prepend(osp.join(repo_root, 'scripts'))
+    return importlib.import_module('benchmark_training')
+
+
+def test_benchmark_training_reports_speed_and_memory(tmp_path, repo_root, monkeypatch, capsys):
     opt = train_options(str(tmp_path / 'no_data'), val=False)  # the dataset folders are never opened
     opt['network_g'] = tiny_opt()
     yml = write_yml(opt, str(tmp_path / 'tiny.yml'))
-    script = osp.join(repo_root, 'scripts', 'benchmark_training.py')
     out = str(tmp_path / 'result.json')
-    proc = run([sys.executable, script, '-opt', yml, '--precision', 'bf16', '--grad-checkpoint', '--iters', '2',
-                '--warmup', '1', '--batch', '1', '--gt-size', '32', '--json', out], cwd=str(tmp_path),
-               env=subprocess_env)
+    argv = ['-opt', yml, '--precision', 'bf16', '--grad-checkpoint', '--iters', '2', '--warmup', '1', '--batch', '1',
+            '--gt-size', '32', '--json', out]
+    monkeypatch.setattr(sys, 'argv', ['benchmark_training.py', *argv])
+    _script(repo_root, monkeypatch).main()
+    printed = capsys.readouterr().out
     for key in ('it/s', 's/it median', 'peak MiB', 'process peak RSS'):
-        assert key in proc.stdout
+        assert key in printed
     row = json.load(open(out))
     assert row['network'] == 'SeeClearNet' and row['precision'] == 'bf16' and row['grad_checkpoint'] is True
     assert row['batch'] == '1 clips x 3 frames, GT 32^2 (LR 8^2)' and row['iters'] == 2
@@ -29,8 +35,7 @@ def test_benchmark_training_reports_speed_and_memory(tmp_path, repo_root, subpro
 
 
 def test_benchmark_training_refuses_a_gt_size_the_scale_does_not_divide(tmp_path, repo_root, monkeypatch):
-    monkeypatch.syspath_prepend(osp.join(repo_root, 'scripts'))
-    bench = importlib.import_module('benchmark_training')
+    bench = _script(repo_root, monkeypatch)
     yml = write_yml(train_options(str(tmp_path / 'no_data'), val=False), str(tmp_path / 'tiny.yml'))
     args = bench.parse_args(['-opt', yml, '--gt-size', '30'])
     with pytest.raises(SystemExit, match='GT size 30 is not a multiple of scale 4'):
