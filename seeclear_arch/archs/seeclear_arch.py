@@ -12,6 +12,7 @@ from torch import nn
 
 from seeclear_arch.archs.blocks import CondenserUnit, group_norm, timestep_embedding
 from seeclear_arch.archs.category import CaTeGoryMemory, CaTeGoryQuery, Memory
+from seeclear_arch.archs.checkpointing import checkpoint_block
 from seeclear_arch.archs.denoiser import ClipChain, ClipDenoiser
 from seeclear_arch.archs.incam import ClipTokens, InstanceActivation, MultiFrameAttention, SemanticModulation
 from seeclear_arch.archs.plain_vsr import PlainVSRMixin, is_plain_call
@@ -66,10 +67,12 @@ class LevelInputs:
 
 class SemanticLevel(nn.Module):
     """A middle block or decoder level: [SemanticModulation] -> [InstanceActivation] -> [MFSA] -> units,
-    then (decoder only, called by the net) the CaTeGory query. Bracketed parts follow the switches."""
+    then (decoder only, called by the net) the CaTeGory query. Bracketed parts follow the switches.
+    With ``grad_checkpoint`` (set by ``SeeClearNet.set_grad_checkpoint``) each of them is checkpointed."""
 
     def __init__(self, ch: int, num_heads: int, num_units: int, opt: Dict[str, Any]):
         super().__init__()
+        self.grad_checkpoint = False
         self.semantic = SemanticModulation(ch, opt['seg_dim'], opt['token_dim'], num_heads) \
             if opt['use_semantic'] else None
         self.incam = InstanceActivation(ch, opt['token_dim'], num_heads) if opt['use_incam'] else None
@@ -80,15 +83,15 @@ class SemanticLevel(nn.Module):
             if opt['use_category'] and opt['decoder'] else None
 
     def forward(self, x: torch.Tensor, inputs: LevelInputs) -> torch.Tensor:
-        cond = inputs.cond
+        cond, ckpt = inputs.cond, self.grad_checkpoint
         if self.semantic is not None:
-            x = self.semantic(x, inputs.seg, cond.tokens)
+            x = checkpoint_block(ckpt, self.semantic, x, inputs.seg, cond.tokens)
         if self.incam is not None:
-            x = self.incam(x, cond.clip_tokens.repeat_interleave(inputs.frames, dim=0))
+            x = checkpoint_block(ckpt, self.incam, x, cond.clip_tokens.repeat_interleave(inputs.frames, dim=0))
         if self.mfsa is not None:
-            x = self.mfsa(x, inputs.frames)
+            x = checkpoint_block(ckpt, self.mfsa, x, inputs.frames)
         for unit in self.units:
-            x = unit(x, inputs.temb)
+            x = checkpoint_block(ckpt, unit, x, inputs.temb)
         return x
 
 
@@ -143,6 +146,11 @@ class SeeClearNet(PlainVSRMixin, ClipDenoiser):
         use_dwt, use_semantic, use_mfsa, use_incam, use_category: ablation switches of Table 2; all True
             (the full model). ``use_incam``/``use_category`` need ``use_semantic``.
         pad_mode: 'reflect' or 'replicate' frame padding. Default 'reflect'.
+        grad_checkpoint: activation checkpointing in training (``seeclear_arch.archs.checkpointing``): every
+            basic unit of every U-Net level and every InCAM / CaTeGory attention block keeps only its input and
+            runs again in the backward pass (about one extra forward pass of compute; same gradients). No effect in
+            eval mode or without gradients. Also switched by ``set_grad_checkpoint`` (``train.grad_checkpoint`` of
+            ``SeeClearModel``). Default False.
     """
 
     # parameter-name fragments per component, for ``count_parameters_by_component``; the rest is the
@@ -161,7 +169,7 @@ class SeeClearNet(PlainVSRMixin, ClipDenoiser):
                  distiller: Optional[Dict[str, Any]] = None,
                  freeze_distiller: bool = False, use_dwt: bool = True,
                  use_semantic: bool = True, use_mfsa: bool = True, use_incam: bool = True,
-                 use_category: bool = True, pad_mode: str = 'reflect'):
+                 use_category: bool = True, pad_mode: str = 'reflect', grad_checkpoint: bool = False):
         super().__init__()
         if (use_incam or use_category) and not use_semantic:
             raise ValueError('use_incam and use_category need use_semantic=True (they use the distiller tokens)')
@@ -186,6 +194,13 @@ class SeeClearNet(PlainVSRMixin, ClipDenoiser):
         self._build_decoder(num_in_ch, num_units, heads, {**opt, 'decoder': True})
         self.memory = CaTeGoryMemory(memory_size, memory_dim, self.chs[::-1], num_heads_for(memory_dim, head_dim),
                                      memory_pool) if use_category else None
+        self.set_grad_checkpoint(grad_checkpoint)
+
+    def set_grad_checkpoint(self, enabled: bool) -> None:
+        """Switch activation checkpointing of the U-Net's units and attention blocks (see ``grad_checkpoint``)."""
+        self.grad_checkpoint = bool(enabled)
+        for level in (*self.middle, *self.decoder):
+            level.grad_checkpoint = self.grad_checkpoint
 
     # ----------------------------------------------------------------------------------------------- build
     def _build_semantics(self, distiller: Optional[Dict[str, Any]], freeze: bool, use_semantic: bool,
@@ -342,7 +357,7 @@ class SeeClearNet(PlainVSRMixin, ClipDenoiser):
                 feat = self.lq_fuse[i - 1](torch.cat([feat, lq], dim=1))
                 skips.append(skip)
             for unit in units:
-                feat = unit(feat, inputs.temb)
+                feat = checkpoint_block(self.grad_checkpoint, unit, feat, inputs.temb)
         return feat, skips
 
     def _decode(self, feat: torch.Tensor, skips: List[torch.Tensor], inputs: LevelInputs,
@@ -355,7 +370,8 @@ class SeeClearNet(PlainVSRMixin, ClipDenoiser):
                 feat = self.ups[k - 1](feat, skips.pop())
             feat = level(feat, inputs)
             if level.category is not None:
-                feat = level.category(feat, inputs.cond.clip_tokens, inputs.cond.memory)
+                feat = checkpoint_block(self.grad_checkpoint, level.category, feat, inputs.cond.clip_tokens,
+                                        inputs.cond.memory)
                 if pool:
                     pooled.append(self.memory.pool(feat))
         return feat, pooled

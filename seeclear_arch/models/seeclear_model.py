@@ -27,6 +27,10 @@ Options read by this model (besides BasicSR's ``network_g``, ``path``, ``train.o
     train.memory_pattern (str) [``MEMORY_PATTERN``]: regex (``re.search`` on parameter names) naming the memory
         parameters; the default matches SeeClearNet's CaTeGory (``memory.*`` and each level's ``*.category.*``).
     train.grad_clip (float | None) [None]: max gradient norm.
+    train.precision ('fp32' | 'bf16' | 'fp16') ['fp32']: autocast dtype of the network in training steps; fp16 adds
+        a gradient scaler whose skipped steps count as non-finite ones (``seeclear_arch.models.precision``).
+    train.grad_checkpoint (bool | None) [None = network_g's own setting]: activation checkpointing, through the
+        network's ``set_grad_checkpoint`` (SeeClearNet: every basic unit and InCAM / CaTeGory attention block).
     val.num_frame (int) [network_g.num_frame, else datasets.train.num_frame, else 5]: clip length ``m``.
     val.num_steps (int | None) [None = T]: sampler steps.
     val.seed (int) [0]: seed of the per-sequence noise generator (same for every sequence and rank).
@@ -58,6 +62,7 @@ from seeclear_arch.data.video_test_dataset import frame_names_from_batch
 from seeclear_arch.diffusion import BlurringResShift
 from seeclear_arch.metrics.temporal_metric import is_per_sequence
 from seeclear_arch.models.clip_utils import select_trainable, window_indices
+from seeclear_arch.models.precision import MixedPrecision
 from seeclear_arch.models.sampling import sample_sequence
 
 MEMORY_PATTERN = r'(^|\.)(memory|category)\.'
@@ -91,7 +96,10 @@ class SeeClearModel(VideoBaseModel):
         self.scale = int(opt.get('scale', 4))
         self.net_base = self._build_base_network()
         self.num_skipped = 0
-        get_root_logger().info(f'Diffusion: {self.diffusion}')
+        self.precision = MixedPrecision.from_opt(opt['train'] if self.is_train else None, self.device)
+        if self.is_train:
+            self._set_grad_checkpoint(opt['train'].get('grad_checkpoint'))
+        get_root_logger().info(f'Diffusion: {self.diffusion}; training precision: {self.precision}')
 
     # ------------------------------------------------------------------------------------ set-up
     def model_to_device(self, net: nn.Module) -> nn.Module:
@@ -110,6 +118,16 @@ class SeeClearModel(VideoBaseModel):
         params = [p for p in self.net_g.parameters() if p.requires_grad]
         self.optimizer_g = self.get_optimizer(optim_type, params, **optim_opt)
         self.optimizers.append(self.optimizer_g)
+
+    def _set_grad_checkpoint(self, enabled: Optional[bool]) -> None:
+        """``train.grad_checkpoint``: switch the network's activation checkpointing (absent: leave it as built)."""
+        if enabled is None:
+            return
+        setter = getattr(self.get_bare_model(self.net_g), 'set_grad_checkpoint', None)
+        if setter is None:
+            raise ValueError(f"train.grad_checkpoint is set, but network_g ({self.opt['network_g']['type']}) has "
+                             'no set_grad_checkpoint method; remove the option or use SeeClearNet.')
+        setter(bool(enabled))
 
     def _build_base_network(self) -> Optional[nn.Module]:
         base_opt = self.opt.get('network_base')
@@ -164,10 +182,11 @@ class SeeClearModel(VideoBaseModel):
         t = process.sample_t(lq.size(0), device=self.device)
         x_t = process.q_sample(x0, y, t)
         kwargs = {'chain': self._chain(x0, y, num_clips)} if num_clips > 1 and self._net_takes_chain() else {}
-        out = self.net_g(process.scale_model_input(x_t, t), y, lq, t.to(x_t.dtype), **kwargs)
-        self.output = process.from_range(out)
+        with self.precision.autocast():  # the network only; the diffusion maths and the loss stay float32
+            out = self.net_g(process.scale_model_input(x_t, t), y, lq, t.to(x_t.dtype), **kwargs)
+        self.output = process.from_range(out.float())
         l_pix = self.cri_pix(self.output, gt)
-        l_pix.backward()
+        self.precision.backward(l_pix)
         if self._step_if_finite(l_pix):
             if self.ema_decay > 0:
                 self.model_ema(decay=self.ema_decay)
@@ -200,17 +219,19 @@ class SeeClearModel(VideoBaseModel):
         """Clip gradients (``train.grad_clip``) and step, unless the loss or gradients are NaN/inf on any rank."""
         params = [p for p in self.net_g.parameters() if p.requires_grad]
         max_norm = self.opt['train'].get('grad_clip') or float('inf')
+        self.precision.unscale_(self.optimizer_g)
         grad_norm = torch.nn.utils.clip_grad_norm_(params, max_norm)
         bad = (~torch.isfinite(loss.detach()) | ~torch.isfinite(grad_norm)).float()
         if self.opt['dist']:
             dist.all_reduce(bad, op=dist.ReduceOp.MAX)  # every rank skips together
         if bad.item() > 0:
             self.optimizer_g.zero_grad()
+            self.precision.skip()
             self.num_skipped += 1
             get_root_logger().warning(f'Non-finite loss or gradient (loss {loss.item()}, grad norm '
                                       f'{grad_norm.item()}): step skipped ({self.num_skipped} so far).')
             return False
-        self.optimizer_g.step()
+        self.precision.step(self.optimizer_g)
         return True
 
     def train_state_dict(self) -> Dict[str, Any]:
