@@ -260,6 +260,15 @@ class SeeClearNet(ClipDenoiser):
         if self.memory is not None:
             self.memory.reset()
 
+    def memory_state(self) -> Optional[Memory]:
+        """The carried CaTeGory memory (None: the learned one), for per-tile memories."""
+        return None if self.memory is None else self.memory.carried
+
+    def load_memory_state(self, state: Optional[Memory]) -> None:
+        """Carry ``state`` (from :meth:`memory_state`) to the next clip instead of the current memory."""
+        if self.memory is not None:
+            self.memory.carried = state
+
     # -------------------------------------------------------------------------------------------- forward
     def forward(self, x_t: torch.Tensor, y: torch.Tensor, lq: torch.Tensor, t: torch.Tensor,
                 cond: Optional[SemanticCondition] = None, chain: Optional[ClipChain] = None) -> torch.Tensor:
