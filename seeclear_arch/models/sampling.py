@@ -33,7 +33,7 @@ from seeclear_arch.archs.denoiser import call_hook, final_step
 from seeclear_arch.diffusion import BlurringResShift
 from seeclear_arch.models.clip_utils import split_clips
 from seeclear_arch.models.progress import SamplingProgress
-from seeclear_arch.models.tiling import DEFAULT_OVERLAP, Tile, TileBlender, check_tiling, plan_tiles
+from seeclear_arch.models.tiling import DEFAULT_OVERLAP, Tile, TileBlender, check_tiling, plan_tiles, tile_align
 
 Clip = Tuple[List[int], int]  # (frame indices, number of valid outputs), as returned by ``split_clips``
 ConditionFn = Callable[[torch.Tensor], torch.Tensor]  # LR frames (B, n, C, h, w) -> y (B, n, C, H, W), [0, 1]
@@ -128,6 +128,20 @@ def sample_clip(net: nn.Module, process: BlurringResShift, lq: torch.Tensor, y: 
     return process.from_range(out).clamp(0, 1)
 
 
+@torch.no_grad()
+def probe_network_call(net: nn.Module, process: BlurringResShift, lq: torch.Tensor, y: torch.Tensor,
+                       dtype: str = 'float32') -> None:
+    """The largest network call of a clip, as :func:`sample_clip` makes it: ``encode_condition`` and
+    ``final_step`` at ``t = T`` on the prior (for ``--tile auto``'s memory probe; the memory is left as it was)."""
+    state = call_hook(net, 'memory_state')
+    y = process.to_range(y)
+    t = torch.full((y.shape[0], ), float(process.timesteps()[0]), device=y.device)
+    u = process.scale_model_input(process.prior_sample(y, torch.Generator(device=y.device).manual_seed(0)), t)
+    with network_autocast(y.device, dtype):
+        final_step(net, u, y, lq, t, call_hook(net, 'encode_condition', lq, y))
+    call_hook(net, 'load_memory_state', state)
+
+
 def plan_chunks(num_frames: int, clip_len: int, clips_per_chunk: int = 0) -> List[List[Clip]]:
     """The clips of the whole sequence (``split_clips``) grouped ``clips_per_chunk`` at a time (all if 0)."""
     clips = split_clips(num_frames, clip_len)
@@ -169,10 +183,11 @@ def sample_sequence(net: nn.Module, process: BlurringResShift, read_frames: Read
         needed = sorted({i for indices, _ in clips for i in indices})
         local = {frame: k for k, frame in enumerate(needed)}
         lq = read_frames(needed).to(device)
-        if tiles is None:
-            tiles = plan_tiles(tuple(lq.shape[-2:]), tile, tile_overlap if tile else 0)
-            states = [None] * len(tiles)  # every tile starts from the learned memory
         y = condition(lq)
+        if tiles is None:
+            align = tile_align(y.shape[-1] // lq.shape[-1], process.patch_size)
+            tiles = plan_tiles(tuple(lq.shape[-2:]), tile, tile_overlap if tile else 0, align)
+            states = [None] * len(tiles)  # every tile starts from the learned memory
         outputs = []
         for indices, num_valid in clips:
             idx = torch.as_tensor([local[i] for i in indices], device=device)

@@ -14,8 +14,11 @@ Tiled VAE/StableSR's tiled sampling (Wang et al., 2023): the two ramps of an ove
 prediction is reproduced and seams are feathered over the overlap.
 """
 import math
+import os
+import threading
+import time
 from dataclasses import dataclass
-from typing import Callable, List, Optional, Sequence, Tuple
+from typing import Any, Callable, List, Optional, Sequence, Tuple
 
 import torch
 
@@ -39,6 +42,11 @@ class Tile:
         return slice(self.top * scale, self.bottom * scale), slice(self.left * scale, self.right * scale)
 
 
+def tile_align(scale: int, patch: int = 8) -> int:
+    """LR alignment of tile origins so that HR origins fall on the process's ``patch``-pixel DCT grid."""
+    return max(1, patch // math.gcd(patch, scale))
+
+
 def check_tiling(tile: int, overlap: int) -> None:
     """Raise naming ``tile`` / ``tile_overlap`` when they are not usable (0 tile = off)."""
     if not isinstance(tile, int) or tile < 0:
@@ -49,14 +57,14 @@ def check_tiling(tile: int, overlap: int) -> None:
 
 
 def _starts(size: int, tile: int, overlap: int, align: int) -> List[int]:
-    """Tile origins along one axis: multiples of ``align``, consecutive tiles overlapping by at least ``overlap``,
-    the last tile ending at ``size``."""
+    """Tile origins along one axis: as few tiles as keep consecutive tiles overlapping by at least ``overlap``,
+    spread evenly, origins rounded down to multiples of ``align``, the last tile ending at ``size``."""
     if tile >= size:
         return [0]
-    stride = max(align, (tile - overlap) // align * align)
-    last = (size - tile) // align * align
-    starts = list(range(0, last, stride))
-    return starts + [last]
+    span = size - tile  # the last origin before alignment
+    stride = max(1, tile - overlap - (align - 1))  # rounding an origin down may widen a gap by align - 1
+    num = -(-span // stride) + 1
+    return sorted({round(i * span / (num - 1)) // align * align for i in range(num)})
 
 
 def plan_tiles(size: Tuple[int, int], tile: int, overlap: int = DEFAULT_OVERLAP, align: int = 2) -> List[Tile]:
@@ -136,14 +144,16 @@ class MemoryModel:
     per_pixel: float
     scale: int
     clip_len: int
+    chunk_len: int = 0  # frames per chunk (the chunk's condition and outputs are kept whole); 0: clip_len
 
     FRAME_BUFFERS = 10
 
     def peak(self, frame: Tuple[int, int], tile: int) -> float:
         h, w = frame
-        th, tw = (h, w) if tile == 0 else (min(tile + 1, h), min(tile + 1, w))
-        hr = self.scale ** 2 * self.clip_len
-        return self.fixed + self.per_pixel * th * tw * hr + self.FRAME_BUFFERS * 3 * 4 * h * w * hr
+        th, tw = (h, w) if tile == 0 else (min(tile + 1, h), min(tile + 1, w))  # the last tile may be 1 px more
+        hr = self.scale ** 2
+        frames = self.FRAME_BUFFERS * self.clip_len + 2 * (self.chunk_len or self.clip_len)
+        return self.fixed + self.per_pixel * th * tw * hr * self.clip_len + frames * 3 * 4 * h * w * hr
 
 
 def choose_tile(frame: Tuple[int, int], budget_bytes: float, peak: Callable[[Tuple[int, int], int], float],
@@ -173,3 +183,50 @@ def parse_tile(text: str) -> Optional[int]:
         raise ValueError(f'--tile must be a number of LR pixels (0 = off) or auto, got {text!r}.') from None
     check_tiling(value, 0)
     return value
+
+
+def current_rss() -> int:
+    """Resident memory of this process in bytes (``/proc/self/statm``; 0 where there is none)."""
+    try:
+        with open('/proc/self/statm') as f:
+            return int(f.read().split()[1]) * os.sysconf('SC_PAGE_SIZE')
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+def measure_peak(fn: Callable[[], Any], device: torch.device, interval: float = 0.002) -> int:
+    """Peak memory ``fn()`` adds, in bytes: ``torch.cuda.max_memory_allocated`` on CUDA, else the process's RSS
+    sampled every ``interval`` seconds by a thread (above the RSS before the call)."""
+    if device.type == 'cuda':
+        torch.cuda.synchronize(device)
+        torch.cuda.reset_peak_memory_stats(device)
+        before = torch.cuda.memory_allocated(device)
+        fn()
+        torch.cuda.synchronize(device)
+        return torch.cuda.max_memory_allocated(device) - before
+    before, peak, done = current_rss(), [0], threading.Event()
+
+    def sample() -> None:
+        while not done.is_set():
+            peak[0] = max(peak[0], current_rss())
+            time.sleep(interval)
+
+    thread = threading.Thread(target=sample, daemon=True)
+    thread.start()
+    try:
+        fn()
+    finally:
+        done.set()
+        thread.join()
+    return max(0, max(peak[0], current_rss()) - before)
+
+
+def fit_memory_model(probe: Callable[[int], int], sizes: Tuple[int, int], scale: int, clip_len: int,
+                     fixed: float, chunk_len: int = 0, margin: float = 1.25) -> MemoryModel:
+    """:class:`MemoryModel` from ``probe(size)``, the peak bytes of one network call on ``size x size`` LR tiles,
+    at two sizes: the per-pixel slope (times ``margin``) of the line through both; ``fixed`` the baseline."""
+    small, large = sizes
+    peaks = [probe(small), probe(large)]
+    pixels = [s * s * scale ** 2 * clip_len for s in sizes]
+    slope = max((peaks[1] - peaks[0]) / (pixels[1] - pixels[0]), peaks[1] / pixels[1])
+    return MemoryModel(fixed=fixed, per_pixel=slope * margin, scale=scale, clip_len=clip_len, chunk_len=chunk_len)
