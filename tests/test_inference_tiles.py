@@ -20,6 +20,15 @@ from tests.models.tiny_experiment import SCALE, run
 from tests.test_inference import H, W, tiny  # noqa: F401  (the module's fixture)
 
 
+@pytest.fixture(autouse=True, scope='module')
+def _one_thread():
+    """One intra-op thread: tiny ops gain nothing from two, and two stall on a loaded machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def _sr(model, seq, **kwargs) -> torch.Tensor:
     return torch.cat([frames for _, frames in super_resolve(model, seq, 0, **kwargs)], dim=0)
 

@@ -15,6 +15,15 @@ from tests.archs.test_seeclear_arch import tiny_opt
 PROCESS = BlurringResShift(num_timesteps=3)  # patch-DCT blur on: tiles must respect its 8x8 HR patches
 
 
+@pytest.fixture(autouse=True, scope='module')
+def _one_thread():
+    """One intra-op thread: tiny ops gain nothing from two, and two stall on a loaded machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def _smooth_video(n: int, h: int, w: int) -> torch.Tensor:
     """(1, n, 3, h, w): smooth colour ramps drifting over time."""
     yy, xx = torch.meshgrid(torch.linspace(0, 1, h), torch.linspace(0, 1, w), indexing='ij')
