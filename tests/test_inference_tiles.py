@@ -16,7 +16,7 @@ from seeclear_arch.inference import (
     run_inference,
     super_resolve,
 )
-from tests.models.tiny_experiment import SCALE, run
+from tests.models.tiny_experiment import SCALE
 from tests.test_inference import H, W, tiny  # noqa: F401  (the module's fixture)
 
 
@@ -71,13 +71,15 @@ def test_run_inference_with_auto_tile_and_quiet_progress(tiny, tmp_path, capsys)
         run_inference(tiny['opt'], tiny['folder'], out, sampling_opts=SamplingOptions(progress='loud'))
 
 
-def test_cli_tile_dtype_and_bad_values(tiny, tmp_path, repo_root, subprocess_env, monkeypatch):  # noqa: F811
+def test_cli_tile_dtype_and_bad_values(tiny, tmp_path, repo_root, monkeypatch, capsys):  # noqa: F811
     script = osp.join(repo_root, 'scripts', 'inference_seeclear.py')
     out = str(tmp_path / 'cli')
-    proc = run([sys.executable, script, '-opt', tiny['yml'], '--input', tiny['folder'], '--output', out,
-                '--max-frames', '3', '--num-steps', '1', '--tile', '16', '--tile-overlap', '4', '--dtype',
-                'bfloat16', '--quiet'], cwd=str(tmp_path), env=subprocess_env)
-    assert 'tile: 16' in proc.stdout and f'sr_size: {H * SCALE}x{W * SCALE}' in proc.stdout
+    monkeypatch.setattr(sys, 'argv', [script, '-opt', tiny['yml'], '--input', tiny['folder'], '--output', out,
+                                      '--max-frames', '3', '--num-steps', '1', '--tile', '16', '--tile-overlap', '4',
+                                      '--dtype', 'bfloat16', '--quiet'])
+    runpy.run_path(script, run_name='__main__')  # in-process: the CLI's parsing and wiring, no second import
+    stdout = capsys.readouterr().out
+    assert 'tile: 16' in stdout and f'sr_size: {H * SCALE}x{W * SCALE}' in stdout
     assert sorted(os.listdir(out)) == [f'{i:08d}.png' for i in range(3)]
     for bad, match in ((['--tile', 'big'], '--tile'), (['--tile', 'auto'], 'error: --tile auto needs --max-memory'),
                        (['--tile', '8', '--tile-overlap', '8'], 'error: tile_overlap')):
