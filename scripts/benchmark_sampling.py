@@ -2,14 +2,16 @@
 
 Usage:
     python scripts/benchmark_sampling.py -opt options/train_seeclear_demo.yml [--lr-size 64x64] [--clip 5] \
-        [--steps 15] [--repeats 3] [--device cpu|cuda] [--dtype float32|bfloat16|float16] [--random-distiller]
+        [--steps 15] [--repeats 3] [--device cpu|cuda] [--dtype float32|bfloat16|float16] [--random-distiller] \
+        [--tile 0] [--tile-overlap 8]
 
 Builds ``SeeClearModel`` from the yml (``network_g``, ``diffusion``, ``diffusion_range``, optional
 ``network_base``) in test mode without loading ``path.pretrain_network_g``, then times what inference runs per
 clip: ``condition`` + the engine's ``sample_clip`` (``encode_condition``, ``--steps`` network calls, the last one
 building the next memory, ``end_clip``) on a random
 LR clip, after one warm-up run. ``--random-distiller`` builds a pretrained distiller from its config with random
-weights (as scripts/count_params.py). bfloat16/float16 run under ``torch.autocast``. Peak memory is
+weights (as scripts/count_params.py). bfloat16/float16 run the network calls under ``torch.autocast`` (the sampler
+stays float32, as in inference); ``--tile N`` samples N x N LR tiles (``seeclear_arch.models.tiling``). Peak memory is
 ``torch.cuda.max_memory_allocated`` on cuda and the process's peak RSS (``getrusage``) on CPU.
 """
 import argparse
@@ -29,9 +31,8 @@ from basicsr.utils import get_root_logger  # noqa: E402
 import seeclear_arch  # noqa: E402,F401  (registers the archs and the model)
 from seeclear_arch.archs.denoiser import call_hook  # noqa: E402
 from seeclear_arch.inference import build_inference_model, load_inference_options, read_options  # noqa: E402
-from seeclear_arch.models.sampling import sample_clip  # noqa: E402
-
-DTYPES = {'float32': torch.float32, 'bfloat16': torch.bfloat16, 'float16': torch.float16}
+from seeclear_arch.models.sampling import DTYPES, sample_clip  # noqa: E402
+from seeclear_arch.models.tiling import plan_tiles, tile_align  # noqa: E402
 
 
 def parse_args() -> argparse.Namespace:
@@ -44,6 +45,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--device', choices=('cpu', 'cuda'), default='cpu')
     parser.add_argument('--dtype', choices=tuple(DTYPES), default='float32')
     parser.add_argument('--random-distiller', action='store_true')
+    parser.add_argument('--tile', type=int, default=0, help='LR tile size (0 = whole frames)')
+    parser.add_argument('--tile-overlap', type=int, default=8, help='LR overlap of neighbouring tiles')
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--verbose', action='store_true', help="show BasicSR's log (network printout)")
     args = parser.parse_args()
@@ -86,11 +89,13 @@ def time_clip(model, lq: torch.Tensor, args: argparse.Namespace) -> float:
     net = model.inference_net()
     generator = torch.Generator(device=model.device).manual_seed(args.seed)
     call_hook(net, 'reset_memory')
-    autocast = torch.autocast(model.device.type, dtype=DTYPES[args.dtype], enabled=args.dtype != 'float32')
+    tiles = plan_tiles(tuple(lq.shape[-2:]), args.tile, args.tile_overlap if args.tile else 0,
+                       tile_align(model.scale, model.diffusion.patch_size))
     sync(model.device)
     began = time.perf_counter()
-    with torch.no_grad(), autocast:
-        out = sample_clip(net, model.diffusion, lq, model.condition(lq), generator, args.steps)
+    with torch.no_grad():
+        out = sample_clip(net, model.diffusion, lq, model.condition(lq), generator, args.steps, tiles=tiles,
+                          states=[None] * len(tiles), dtype=args.dtype)
     sync(model.device)
     if not torch.isfinite(out).all():
         raise SystemExit(f'error: non-finite output under {args.dtype}')
@@ -117,7 +122,7 @@ def run(args: argparse.Namespace) -> Dict[str, object]:
     params = sum(p.numel() for p in model.inference_net().parameters())
     return {'network': model.opt['network_g']['type'], 'params': f'{params / 1e6:.2f}M', 'device': args.device,
             'dtype': args.dtype, 'lr': f'{h}x{w}', 'hr': f'{h * model.scale}x{w * model.scale}', 'clip': args.clip,
-            'steps': args.steps, 'repeats': args.repeats, 's/clip': f'{per_clip:.3f}',
+            'steps': args.steps, 'tile': args.tile, 'repeats': args.repeats, 's/clip': f'{per_clip:.3f}',
             'min s/clip': f'{min(times):.3f}',
             's/frame': f'{per_clip / args.clip:.3f}', 's/step': f'{per_clip / args.steps:.4f}',
             'peak MiB': f'{peak_memory_mib(model.device):.0f}', 'threads': torch.get_num_threads()}

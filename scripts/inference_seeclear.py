@@ -4,7 +4,8 @@ Usage:
     python scripts/inference_seeclear.py -opt options/test_seeclear_demo.yml --input my_video.mp4 \
         --output results/my_video [--weights net_g.pth] [--num-steps 15] [--seed 0] [--max-frames 100] \
         [--chunk 50] [--video [PATH]] [--fps 25] [--codec libx264] [--crf 18] [--bitrate 8M] [--no-audio]
-        [--no-png] [--color-fix none|wavelet|adain]
+        [--no-png] [--color-fix none|wavelet|adain] [--tile N|auto] [--tile-overlap 8] [--max-memory GIB]
+        [--dtype float32|bfloat16|float16] [--quiet] [--verbose]
 
 Writes ``OUTPUT/00000000.png, ...`` (each written to a temporary name, then renamed; ``--no-png``: none) and, with
 ``--video``, ``OUTPUT/sr.mp4`` (or ``--video PATH``) at the source's exact frame rate with the source's audio
@@ -13,7 +14,10 @@ and every frame is written as soon as its chunk is sampled. ``--color-fix`` matc
 frequency colour to its bicubic-upsampled LR frame (off by default, so paper metrics are unchanged). Long inputs are
 sampled ``--chunk`` frames at a time (a multiple of the clip length ``val.num_frame``; 0 = all at once) with the
 CaTeGory memory and the noise generator carried across chunks, so the result does not depend on ``--chunk`` (see
-seeclear_arch/inference.py).
+seeclear_arch/inference.py). ``--tile N`` samples overlapping N x N LR tiles blended with a smooth window (the
+noise is drawn per frame; each tile carries its own memory; seeclear_arch/models/tiling.py); ``--tile auto
+--max-memory GIB`` picks the largest tile whose estimated peak fits. ``--dtype`` runs only the network under
+autocast. A progress bar (frames, with ETA; steps too with ``--verbose``) is shown on a terminal unless ``--quiet``.
 """
 import argparse
 import logging
@@ -27,7 +31,15 @@ from basicsr.utils import get_root_logger  # noqa: E402
 
 import seeclear_arch  # noqa: E402,F401  (registers the archs and the model)
 from seeclear_arch.color_fix import COLOR_FIXES  # noqa: E402
-from seeclear_arch.inference import OutputOptions, read_options, run_inference, summarize  # noqa: E402
+from seeclear_arch.inference import (  # noqa: E402
+    OutputOptions,
+    SamplingOptions,
+    read_options,
+    run_inference,
+    summarize,
+)
+from seeclear_arch.models.sampling import DTYPES  # noqa: E402
+from seeclear_arch.models.tiling import parse_tile  # noqa: E402
 
 
 def _bitrate(text: str) -> int:
@@ -40,6 +52,15 @@ def _bitrate(text: str) -> int:
     if value <= 0:
         raise argparse.ArgumentTypeError(f'the bit rate must be positive, got {text!r}')
     return int(value)
+
+
+def _tile(text: str):
+    """``--tile``: a non-negative number of LR pixels or ``auto``."""
+    try:
+        value = parse_tile(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+    return 'auto' if value is None else value
 
 
 def parse_args() -> argparse.Namespace:
@@ -66,7 +87,17 @@ def parse_args() -> argparse.Namespace:
                         help='match each output frame\'s low-frequency colour to its LR frame (default: none)')
     parser.add_argument('--non-rgb', choices=('convert', 'error'), default='convert',
                         help='grayscale/RGBA input frames: convert with a warning, or refuse')
-    parser.add_argument('--verbose', action='store_true', help="show BasicSR's log (network printout, loading)")
+    parser.add_argument('--tile', type=_tile, help='LR tile size in pixels (0 = whole frames) or auto (needs '
+                        '--max-memory); default: val.tile, else 0')
+    parser.add_argument('--tile-overlap', type=int, help='overlap of neighbouring tiles in LR pixels '
+                        '(default: val.tile_overlap, else 8)')
+    parser.add_argument('--max-memory', type=float, help='memory budget in GiB for --tile auto (host RAM on CPU, '
+                        'GPU memory on CUDA)')
+    parser.add_argument('--dtype', choices=tuple(DTYPES), help='network precision under autocast; the sampler '
+                        'stays float32 (default: val.dtype, else float32)')
+    parser.add_argument('--quiet', action='store_true', help='no progress bar')
+    parser.add_argument('--verbose', action='store_true', help="show BasicSR's log (network printout, loading) and "
+                        'a progress bar over each clip\'s steps')
     return parser.parse_args()
 
 
@@ -80,7 +111,11 @@ def main() -> None:
                                chunk=args.chunk, video=video, fps=args.fps, non_rgb=args.non_rgb,
                                output=OutputOptions(png=not args.no_png, codec=args.codec, crf=args.crf,
                                                     bitrate=args.bitrate, audio=not args.no_audio,
-                                                    color_fix=args.color_fix))
+                                                    color_fix=args.color_fix),
+                               sampling_opts=SamplingOptions(
+                                   tile=args.tile, tile_overlap=args.tile_overlap, max_memory=args.max_memory,
+                                   dtype=args.dtype,
+                                   progress='off' if args.quiet else ('steps' if args.verbose else 'clips')))
     except (FileNotFoundError, ValueError) as err:
         sys.exit(f'error: {err}')
     for key, value in summarize(result).items():

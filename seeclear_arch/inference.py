@@ -26,7 +26,7 @@ import os
 import time
 from dataclasses import dataclass
 from os import path as osp
-from typing import Dict, Iterator, List, Optional, Tuple
+from typing import Dict, Iterator, List, Optional, Tuple, Union
 
 import cv2
 import numpy as np
@@ -38,7 +38,8 @@ from basicsr.utils.options import ordered_yaml
 from seeclear_arch.color_fix import check_color_fix, color_fix
 from seeclear_arch.data.video_reader import LRSequence, VideoReader, exact_rate, load_sequence
 from seeclear_arch.data.video_writer import Mp4Writer
-from seeclear_arch.models import sampling
+from seeclear_arch.models import sampling, tiling
+from seeclear_arch.models.progress import SamplingProgress
 from seeclear_arch.models.sampling import Clip
 from seeclear_arch.models.seeclear_model import bicubic_upsample
 
@@ -101,22 +102,50 @@ def plan_chunks(num_frames: int, clip_len: int, chunk: int) -> List[List[Clip]]:
 
 
 def super_resolve(model, seq: LRSequence, chunk: Optional[int] = None, seed: Optional[int] = None,
-                  num_steps: Optional[int] = None) -> Iterator[Tuple[int, torch.Tensor]]:
+                  num_steps: Optional[int] = None, tile: Optional[int] = None, tile_overlap: Optional[int] = None,
+                  dtype: Optional[str] = None,
+                  progress: Optional[SamplingProgress] = None) -> Iterator[Tuple[int, torch.Tensor]]:
     """Yield ``(first frame index, HR frames (n, 3, H, W) in [0, 1])`` chunk by chunk (see the module docstring),
     through the sampling engine (``seeclear_arch.models.sampling.sample_sequence``).
 
-    ``seed`` [``val.seed``, else 0] seeds one generator for the whole sequence; ``num_steps`` [``val.num_steps``].
+    ``seed`` [``val.seed``, else 0] seeds one generator for the whole sequence; ``num_steps`` [``val.num_steps``];
+    ``tile`` / ``tile_overlap`` [``val.tile`` / ``val.tile_overlap``: LR pixels, 0 = no tiles]; ``dtype``
+    [``val.dtype``, else float32]; ``progress``: bars advanced per clip and step.
     """
-    val_opt = model.opt.get('val') or {}
+    given = {'seed': seed, 'num_steps': num_steps, 'tile': tile, 'tile_overlap': tile_overlap, 'dtype': dtype}
+    opts = sampling.sampling_options(dict(model.opt.get('val') or {},
+                                          **{k: v for k, v in given.items() if v is not None}))
     clip_len = model.clip_length()
     chunks = sampling.sample_sequence(
         model.inference_net(), model.diffusion, seq.clip, len(seq), clip_len, model.condition,
-        seed=int(val_opt.get('seed', 0)) if seed is None else int(seed),
-        num_steps=val_opt.get('num_steps') if num_steps is None else num_steps,
-        carry=bool(val_opt.get('carry_memory', True)),
-        clips_per_chunk=(resolve_chunk(chunk, clip_len) // clip_len) if chunk != 0 else 0, device=model.device)
+        clips_per_chunk=(resolve_chunk(chunk, clip_len) // clip_len) if chunk != 0 else 0, device=model.device,
+        progress=progress, **opts)
     for start, frames in chunks:
         yield start, frames[0].cpu()
+
+
+def auto_tile(model, seq: LRSequence, max_memory_gib: float, chunk: Optional[int] = None,
+              dtype: Optional[str] = None, probe_sizes: Tuple[int, int] = (32, 64)) -> int:
+    """``--tile auto``: the largest LR tile whose estimated peak memory fits ``max_memory_gib`` (0 = no tiles).
+
+    The peak of one clip's largest network call is measured at two probe tile sizes (``tiling.measure_peak``:
+    CUDA's allocator peak, else the sampled RSS of this process) and extrapolated linearly per pixel (x1.25), plus
+    the engine's full-frame buffers and this process's memory now (``tiling.MemoryModel``)."""
+    if max_memory_gib is None or max_memory_gib <= 0:
+        raise ValueError(f'--tile auto needs --max-memory GIB (a positive number of GiB), got {max_memory_gib!r}.')
+    clip_len, scale, device = model.clip_length(), model.scale, model.device
+    dtype = dtype or str((model.opt.get('val') or {}).get('dtype') or 'float32')
+    net = model.inference_net()
+
+    def probe(size: int) -> int:
+        lq = torch.rand(1, clip_len, 3, size, size, generator=torch.Generator().manual_seed(0)).to(device)
+        y = model.condition(lq)
+        return tiling.measure_peak(lambda: sampling.probe_network_call(net, model.diffusion, lq, y, dtype), device)
+
+    fixed = torch.cuda.memory_allocated(device) if device.type == 'cuda' else tiling.current_rss()
+    chunk_len = resolve_chunk(chunk, clip_len) if chunk != 0 else len(seq)
+    memory = tiling.fit_memory_model(probe, probe_sizes, scale, clip_len, fixed, chunk_len)
+    return tiling.choose_tile(seq.size, max_memory_gib * 2**30, memory.peak, align=tiling.tile_align(scale))
 
 
 # ------------------------------------------------------------------------------------------------ output
@@ -141,6 +170,7 @@ class InferenceResult:
     frame_paths: List[str]
     video_path: Optional[str]
     seconds: float
+    tile: int = 0  # LR tile size used (0: whole frames)
 
 
 @dataclass
@@ -158,6 +188,29 @@ class OutputOptions:
     bitrate: Optional[int] = None
     audio: bool = True
     color_fix: str = 'none'
+
+
+@dataclass
+class SamplingOptions:
+    """How to sample (CLI flags of the same names); None: the yml's ``val`` value.
+
+    ``tile``: LR pixels (0 = off) or ``'auto'`` (the largest tile that fits ``max_memory`` GiB, see
+    :func:`auto_tile`); ``tile_overlap``: LR pixels; ``dtype``: the network's autocast dtype;
+    ``progress``: ``'off'``, ``'clips'`` (a bar over frames, clip by clip, with ETA) or ``'steps'`` (also each
+    clip's steps); bars appear only when stderr is a terminal.
+    """
+
+    tile: Union[int, str, None] = None
+    tile_overlap: Optional[int] = None
+    max_memory: Optional[float] = None
+    dtype: Optional[str] = None
+    progress: str = 'clips'
+
+
+def _resolve_tile(model, seq: LRSequence, opts: SamplingOptions, chunk: Optional[int]) -> Optional[int]:
+    if opts.tile != 'auto':
+        return opts.tile
+    return auto_tile(model, seq, opts.max_memory, chunk, opts.dtype)
 
 
 def _write_chunk(out_dir: str, start: int, frames: torch.Tensor, writer: Optional[Mp4Writer],
@@ -192,11 +245,16 @@ def _open_video(path: str, seq: LRSequence, rate, sr_size: Tuple[int, int], out:
 def run_inference(opt: dict, input_path: str, out_dir: str, weights: Optional[str] = None,
                   num_steps: Optional[int] = None, seed: Optional[int] = None, max_frames: Optional[int] = None,
                   chunk: Optional[int] = None, video: Optional[str] = None, fps: Optional[float] = None,
-                  non_rgb: str = 'convert', output: Optional[OutputOptions] = None) -> InferenceResult:
+                  non_rgb: str = 'convert', output: Optional[OutputOptions] = None,
+                  sampling_opts: Optional[SamplingOptions] = None) -> InferenceResult:
     """Load the input, build the model from ``opt`` (a yml dict), write the HR frames to ``out_dir`` and,
     with ``video`` (a path), an mp4 at the source's exact frame rate with its audio (``fps`` overrides; frame
-    folders default to 25). ``output``: see :class:`OutputOptions`. Frames are written as they are produced."""
+    folders default to 25). ``output``: see :class:`OutputOptions`; ``sampling_opts``: tiles, precision and
+    progress (:class:`SamplingOptions`). Frames are written as they are produced."""
     out = output or OutputOptions()
+    how = sampling_opts or SamplingOptions()
+    if how.progress not in ('off', 'clips', 'steps'):
+        raise ValueError(f"progress must be off, clips or steps, got {how.progress!r}.")
     check_color_fix(out.color_fix)
     if not (out.png or video):
         raise ValueError('Nothing to write: PNG frames are off (--no-png) and no --video was asked.')
@@ -206,17 +264,21 @@ def run_inference(opt: dict, input_path: str, out_dir: str, weights: Optional[st
     h, w = seq.size
     sr_size = (h * model.scale, w * model.scale)
     rate = exact_rate(fps) if fps else (seq.rate or exact_rate(DEFAULT_FPS))
+    tile = _resolve_tile(model, seq, how, chunk)
     began = time.perf_counter()
     paths: List[str] = []
-    with _open_video(video, seq, rate, sr_size, out) if video else contextlib.nullcontext() as writer:
-        for start, frames in super_resolve(model, seq, chunk, seed, num_steps):
+    progress = SamplingProgress(len(seq), osp.basename(osp.normpath(input_path)),
+                                enabled=False if how.progress == 'off' else None, steps=how.progress == 'steps')
+    with _open_video(video, seq, rate, sr_size, out) if video else contextlib.nullcontext() as writer, progress:
+        for start, frames in super_resolve(model, seq, chunk, seed, num_steps, tile, how.tile_overlap, how.dtype,
+                                           progress):
             frames = _fix_colors(seq, start, frames, model.scale, out.color_fix)
             paths += _write_chunk(out_dir, start, frames, writer, out.png)
-    return InferenceResult(len(seq), (h, w), sr_size, paths, video, time.perf_counter() - began)
+    return InferenceResult(len(seq), (h, w), sr_size, paths, video, time.perf_counter() - began, tile or 0)
 
 
 def summarize(result: InferenceResult) -> Dict[str, object]:
     """A printable summary of a run."""
     return {'frames': result.num_frames, 'lr_size': 'x'.join(map(str, result.lr_size)),
-            'sr_size': 'x'.join(map(str, result.sr_size)), 'seconds': round(result.seconds, 2),
+            'sr_size': 'x'.join(map(str, result.sr_size)), 'tile': result.tile, 'seconds': round(result.seconds, 2),
             'first_frame': result.frame_paths[0] if result.frame_paths else None, 'video': result.video_path}

@@ -29,6 +29,12 @@ Per-clip hooks, called by the sampling engine (``seeclear_arch.models.sampling``
     net.end_clip(update)                                after the clip, to carry ``update`` to the next clip
                                                         (skipped with ``val.carry_memory: false``)
 
+With spatial tiles (``val.tile``) the engine keeps one carried memory per tile and switches between them with::
+
+    state = net.memory_state()                          the carried memory (None: the learned one)
+    net.load_memory_state(state)                        carry ``state`` instead (before ``encode_condition``
+                                                        and ``end_clip`` of a tile)
+
 Training with consecutive clips (a dataset with ``num_clips > 1``): the model calls
 ``net(x_t, y, lq, t, chain=ClipChain(...))`` with the clips of each sequence as consecutive rows; a network
 with a cross-clip memory builds each clip's memory from the previous clip. A network whose ``forward`` has no
@@ -68,6 +74,13 @@ class ClipDenoiser(nn.Module):
 
     def reset_memory(self) -> None:
         """Called before the first clip of each sequence at inference."""
+
+    def memory_state(self) -> Any:
+        """The state carried to the next clip (spatial tiles keep one per tile); default: none."""
+        return None
+
+    def load_memory_state(self, state: Any) -> None:
+        """Carry ``state`` (from :meth:`memory_state`) instead of the current one; default: nothing to load."""
 
 
 def call_hook(net: nn.Module, name: str, *args: Any) -> Any:

@@ -276,6 +276,15 @@ class SeeClearNet(PlainVSRMixin, ClipDenoiser):
         if self.memory is not None:
             self.memory.reset()
 
+    def memory_state(self) -> Optional[Memory]:
+        """The carried CaTeGory memory (None: the learned one), for per-tile memories."""
+        return None if self.memory is None else self.memory.carried
+
+    def load_memory_state(self, state: Optional[Memory]) -> None:
+        """Carry ``state`` (from :meth:`memory_state`) to the next clip instead of the current memory."""
+        if self.memory is not None:
+            self.memory.carried = state
+
     # -------------------------------------------------------------------------------------------- forward
     def forward(self, x_t: torch.Tensor, y: Optional[torch.Tensor] = None, lq: Optional[torch.Tensor] = None,
                 t: Optional[torch.Tensor] = None, cond: Optional[SemanticCondition] = None,

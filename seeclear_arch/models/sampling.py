@@ -10,8 +10,21 @@ the last one through ``final_step``, which also returns the memory built from th
 ``end_clip`` to carry it to the next clip (skipped with ``carry=False``, the ablation ``val.carry_memory: false``).
 One generator, seeded once per sequence, drives all noise clip after clip, so cutting the sequence into chunks
 (``clips_per_chunk``) gives exactly the frames of a whole-sequence run.
+
+Spatial tiles (``tile``, ``tile_overlap``; ``seeclear_arch.models.tiling``): every diffusion step calls the network
+on each LR tile and blends the tiles' ``x0_hat`` into one HR frame; the prior, the posterior and their noise stay
+whole-frame, so overlapping tiles see the same noise. Each tile keeps its own CaTeGory memory across clips, saved and
+restored through the denoiser hooks ``memory_state()`` / ``load_memory_state(state)`` (``archs.denoiser``): the
+memory is built from the features of the region the clip covered (in training, a patch), so a tile's memory
+describes that tile, as its own carried memory would in an untiled run of that crop; one tile covering the frame
+is exactly the untiled run.
+
+Precision (``dtype``: ``float32``, ``bfloat16``, ``float16``): only the network calls (``encode_condition``, the
+steps, ``final_step``) run under ``torch.autocast``; their outputs are cast to float32, and the sampler state, the
+posterior and its noise stay float32.
 """
-from typing import Callable, Iterator, List, Optional, Sequence, Tuple
+import contextlib
+from typing import Any, Callable, ContextManager, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 
 import torch
 from torch import nn
@@ -19,33 +32,114 @@ from torch import nn
 from seeclear_arch.archs.denoiser import call_hook, final_step
 from seeclear_arch.diffusion import BlurringResShift
 from seeclear_arch.models.clip_utils import split_clips
+from seeclear_arch.models.progress import SamplingProgress
+from seeclear_arch.models.tiling import DEFAULT_OVERLAP, Tile, TileBlender, check_tiling, plan_tiles, tile_align
 
 Clip = Tuple[List[int], int]  # (frame indices, number of valid outputs), as returned by ``split_clips``
 ConditionFn = Callable[[torch.Tensor], torch.Tensor]  # LR frames (B, n, C, h, w) -> y (B, n, C, H, W), [0, 1]
 ReadFn = Callable[[Sequence[int]], torch.Tensor]  # frame indices -> LR frames (1, n, C, h, w), [0, 1]
+DTYPES = {'float32': torch.float32, 'bfloat16': torch.bfloat16, 'float16': torch.float16}
+
+
+def check_dtype(dtype: str) -> torch.dtype:
+    """``val.dtype`` / ``--dtype`` as a torch dtype; raises naming the options."""
+    if dtype not in DTYPES:
+        raise ValueError(f'dtype (val.dtype / --dtype) must be one of {", ".join(DTYPES)}, got {dtype!r}.')
+    return DTYPES[dtype]
+
+
+def network_autocast(device: torch.device, dtype: str) -> ContextManager:
+    """``torch.autocast`` for the network calls at ``dtype`` (nothing for float32)."""
+    if check_dtype(dtype) == torch.float32:
+        return contextlib.nullcontext()
+    return torch.autocast(device.type, dtype=DTYPES[dtype])
+
+
+def sampling_options(val_opt: Optional[Mapping[str, Any]]) -> Dict[str, Any]:
+    """The engine's keyword arguments from a yml's ``val`` section: ``seed``, ``num_steps``, ``carry_memory``,
+    ``tile``, ``tile_overlap``, ``dtype`` (defaults: 0, T, true, 0 = off, 8, float32)."""
+    val_opt = val_opt or {}
+    opts = {'seed': int(val_opt.get('seed', 0)), 'num_steps': val_opt.get('num_steps'),
+            'carry': bool(val_opt.get('carry_memory', True)), 'tile': int(val_opt.get('tile') or 0),
+            'tile_overlap': int(val_opt.get('tile_overlap', DEFAULT_OVERLAP)),
+            'dtype': str(val_opt.get('dtype') or 'float32')}
+    check_tiling(opts['tile'], opts['tile_overlap'] if opts['tile'] else 0)
+    check_dtype(opts['dtype'])
+    return opts
+
+
+def _crop(x: torch.Tensor, rows: slice, cols: slice) -> torch.Tensor:
+    return x[..., rows, cols].contiguous()
 
 
 def sample_clip(net: nn.Module, process: BlurringResShift, lq: torch.Tensor, y: torch.Tensor,
-                generator: torch.Generator, num_steps: Optional[int] = None, carry: bool = True) -> torch.Tensor:
+                generator: torch.Generator, num_steps: Optional[int] = None, carry: bool = True,
+                tiles: Optional[Sequence[Tile]] = None, states: Optional[List[Any]] = None, dtype: str = 'float32',
+                progress: Optional[SamplingProgress] = None) -> torch.Tensor:
     """Sample one clip: LR ``lq`` ``(B, m, C, h, w)`` and condition ``y`` ``(B, m, C, H, W)`` in [0, 1] -> HR frames
-    in [0, 1]. The process owns the value range and the network's input scaling."""
+    in [0, 1]. The process owns the value range and the network's input scaling.
+
+    ``tiles``: LR tiles (``tiling.plan_tiles``; None: the whole frame); ``states``: each tile's carried memory
+    (``net.memory_state()``), read and updated in place; ``dtype``: the network's autocast dtype."""
     y = process.to_range(y)
-    cond = call_hook(net, 'encode_condition', lq, y)
+    scale = y.shape[-1] // lq.shape[-1]
+    tiled = tiles is not None and len(tiles) > 1
+    tiles = list(tiles) if tiled else [Tile(0, lq.shape[-2], 0, lq.shape[-1])]
+    states = states if tiled and states is not None else [None] * len(tiles)
+    autocast = network_autocast(y.device, dtype)
+    crops = [(_crop(lq, *t.lr()), _crop(y, *t.hr(scale))) if tiled else (lq, y) for t in tiles]
+    conds = []
+    for k, (lq_k, y_k) in enumerate(crops):
+        if tiled:
+            call_hook(net, 'load_memory_state', states[k])
+        with autocast:
+            conds.append(call_hook(net, 'encode_condition', lq_k, y_k))
     last = process.timesteps(num_steps)[-1]
-    update = None
+    updates: List[Any] = [None] * len(tiles)
+    blender = TileBlender(tiles, scale, y) if tiled else None
+    if progress is not None:
+        progress.start_clip(len(process.timesteps(num_steps)))
+
+    def call(k: int, u_in: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        (lq_k, y_k), cond = crops[k], conds[k]
+        u_k = _crop(u_in, *tiles[k].hr(scale)) if tiled else u_in
+        with autocast:
+            if int(t[0]) == last:  # Alg. 1 l. 43: the final step also yields the next clip's memory
+                x0_hat, updates[k] = final_step(net, u_k, y_k, lq_k, t, cond)
+            else:
+                x0_hat = net(u_k, y_k, lq_k, t) if cond is None else net(u_k, y_k, lq_k, t, cond)
+        return x0_hat.float()
 
     def denoise_fn(u_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        nonlocal update
         u_in = process.scale_model_input(u_t, t)
-        if int(t[0]) == last:  # Alg. 1 l. 43: the final step also yields the next clip's memory
-            x0_hat, update = final_step(net, u_in, y, lq, t, cond)
-            return x0_hat
-        return net(u_in, y, lq, t) if cond is None else net(u_in, y, lq, t, cond)
+        preds = [call(k, u_in, t) for k in range(len(tiles))]
+        if progress is not None:
+            progress.step()
+        return blender.blend(preds) if tiled else preds[0]
 
     out = process.sample(denoise_fn, y, generator=generator, num_steps=num_steps)
     if carry:
-        call_hook(net, 'end_clip', update)
+        for k, update in enumerate(updates):
+            if tiled:
+                call_hook(net, 'load_memory_state', states[k])
+            call_hook(net, 'end_clip', update)
+            if tiled:
+                states[k] = call_hook(net, 'memory_state')
     return process.from_range(out).clamp(0, 1)
+
+
+@torch.no_grad()
+def probe_network_call(net: nn.Module, process: BlurringResShift, lq: torch.Tensor, y: torch.Tensor,
+                       dtype: str = 'float32') -> None:
+    """The largest network call of a clip, as :func:`sample_clip` makes it: ``encode_condition`` and
+    ``final_step`` at ``t = T`` on the prior (for ``--tile auto``'s memory probe; the memory is left as it was)."""
+    state = call_hook(net, 'memory_state')
+    y = process.to_range(y)
+    t = torch.full((y.shape[0], ), float(process.timesteps()[0]), device=y.device)
+    u = process.scale_model_input(process.prior_sample(y, torch.Generator(device=y.device).manual_seed(0)), t)
+    with network_autocast(y.device, dtype):
+        final_step(net, u, y, lq, t, call_hook(net, 'encode_condition', lq, y))
+    call_hook(net, 'load_memory_state', state)
 
 
 def plan_chunks(num_frames: int, clip_len: int, clips_per_chunk: int = 0) -> List[List[Clip]]:
@@ -59,7 +153,8 @@ def plan_chunks(num_frames: int, clip_len: int, clips_per_chunk: int = 0) -> Lis
 def sample_sequence(net: nn.Module, process: BlurringResShift, read_frames: ReadFn, num_frames: int, clip_len: int,
                     condition: ConditionFn, seed: int = 0, num_steps: Optional[int] = None, carry: bool = True,
                     clips_per_chunk: int = 0, device: Optional[torch.device] = None,
-                    progress: Optional[Callable[[int], None]] = None) -> Iterator[Tuple[int, torch.Tensor]]:
+                    progress: Optional[SamplingProgress] = None, tile: int = 0,
+                    tile_overlap: int = DEFAULT_OVERLAP, dtype: str = 'float32') -> Iterator[Tuple[int, torch.Tensor]]:
     """Yield ``(first frame index, HR frames (1, n, C, H, W) in [0, 1])`` chunk by chunk (see the module docstring).
 
     Args:
@@ -73,23 +168,35 @@ def sample_sequence(net: nn.Module, process: BlurringResShift, read_frames: Read
         carry: carry the memory from clip to clip (Alg. 1 l. 44).
         clips_per_chunk: clips per yielded chunk; 0 yields the whole sequence at once.
         device: where the network runs (default: the device of its first parameter).
-        progress: called with the number of frames finished after each clip.
+        progress: bars advanced per clip and per step (``models.progress``).
+        tile, tile_overlap: LR tile size (0 = whole frames) and overlap, see ``models.tiling``.
+        dtype: autocast dtype of the network calls (``float32``: none).
     """
     device = device or next(net.parameters()).device
+    check_dtype(dtype)
     generator = torch.Generator(device=device).manual_seed(int(seed))
     call_hook(net, 'reset_memory')
+    tiles: Optional[List[Tile]] = None
+    states: List[Any] = []
     start = 0
     for clips in plan_chunks(num_frames, clip_len, clips_per_chunk):
         needed = sorted({i for indices, _ in clips for i in indices})
         local = {frame: k for k, frame in enumerate(needed)}
         lq = read_frames(needed).to(device)
         y = condition(lq)
+        if tiles is None:
+            align = tile_align(y.shape[-1] // lq.shape[-1], process.patch_size)
+            tiles = plan_tiles(tuple(lq.shape[-2:]), tile, tile_overlap if tile else 0, align)
+            states = [None] * len(tiles)  # every tile starts from the learned memory
         outputs = []
         for indices, num_valid in clips:
             idx = torch.as_tensor([local[i] for i in indices], device=device)
-            outputs.append(sample_clip(net, process, lq[:, idx], y[:, idx], generator, num_steps, carry)[:, :num_valid])
+            outputs.append(sample_clip(net, process, lq[:, idx], y[:, idx], generator, num_steps, carry, tiles,
+                                       states, dtype, progress)[:, :num_valid])
             if progress is not None:
-                progress(num_valid)
+                progress.end_clip(num_valid)
+        del lq, y
         frames = torch.cat(outputs, dim=1)
+        del outputs
         yield start, frames
         start += frames.size(1)

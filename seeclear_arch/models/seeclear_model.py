@@ -63,7 +63,8 @@ from seeclear_arch.diffusion import BlurringResShift
 from seeclear_arch.metrics.temporal_metric import is_per_sequence
 from seeclear_arch.models.clip_utils import select_trainable, window_indices
 from seeclear_arch.models.precision import MixedPrecision
-from seeclear_arch.models.sampling import sample_sequence
+from seeclear_arch.models.progress import SamplingProgress, pbar_option
+from seeclear_arch.models.sampling import sample_sequence, sampling_options
 
 MEMORY_PATTERN = r'(^|\.)(memory|category)\.'
 BASE_MODES = ('sequence', 'sliding')
@@ -259,13 +260,16 @@ class SeeClearModel(VideoBaseModel):
     def test(self) -> None:
         """Super-resolve the whole sequence ``self.lq`` ``(1, N, C, h, w)`` clip by clip (Algorithm 1) with the
         sampling engine (``seeclear_arch.models.sampling``): ``val.num_frame`` clips, ``val.num_steps``,
-        ``val.seed``, ``val.carry_memory``."""
+        ``val.seed``, ``val.carry_memory``, ``val.tile`` / ``val.tile_overlap``, ``val.dtype``; ``val.pbar``
+        (true or steps) shows progress bars on a terminal."""
         val_opt = self.opt.get('val') or {}
-        chunks = sample_sequence(self.inference_net(), self.diffusion, lambda idx: self.lq[:, list(idx)],
-                                 self.lq.size(1), self.clip_length(), self.condition,
-                                 seed=int(val_opt.get('seed', 0)), num_steps=val_opt.get('num_steps'),
-                                 carry=bool(val_opt.get('carry_memory', True)), device=self.device)
-        self.output = torch.cat([frames for _, frames in chunks], dim=1)
+        pbar = pbar_option(val_opt.get('pbar'))
+        with SamplingProgress(self.lq.size(1), 'test', enabled=None if pbar else False,
+                              steps=pbar == 'steps') as progress:
+            chunks = sample_sequence(self.inference_net(), self.diffusion, lambda idx: self.lq[:, list(idx)],
+                                     self.lq.size(1), self.clip_length(), self.condition, device=self.device,
+                                     progress=progress, **sampling_options(val_opt))
+            self.output = torch.cat([frames for _, frames in chunks], dim=1)
         if self.is_train:
             self.net_g.train()
 

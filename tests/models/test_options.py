@@ -10,6 +10,7 @@ from basicsr.utils.options import ordered_yaml
 from basicsr.utils.registry import ARCH_REGISTRY, DATASET_REGISTRY, LOSS_REGISTRY, METRIC_REGISTRY, MODEL_REGISTRY
 
 from seeclear_arch.diffusion import BlurringResShift
+from seeclear_arch.models.sampling import sampling_options
 from tests.models.tiny_experiment import model_options
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -47,6 +48,8 @@ def test_option_file_is_consistent(path):
     assert all(m['type'] in METRIC_REGISTRY for m in opt['val']['metrics'].values())
     assert BlurringResShift.from_opt(opt['diffusion']).num_timesteps == 15  # [paper]
     assert opt['val']['num_frame'] == 5 and opt['val']['seed'] == 0 and opt['val']['carry_memory'] is True
+    sampling = sampling_options(opt['val'])  # paper settings: whole frames, float32
+    assert (sampling['tile'], sampling['dtype']) == (0, 'float32')
     if 'train' in opt:
         train = opt['train']
         assert train['optim_g']['type'] == 'Adam' and train['optim_g']['betas'] == [0.5, 0.999]  # [paper]
