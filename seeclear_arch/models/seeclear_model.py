@@ -237,10 +237,11 @@ class SeeClearModel(VideoBaseModel):
 
     def train_state_dict(self) -> Dict[str, Any]:
         """Training-time state saved in ``.state`` files for an exact resume (``seeclear_arch.compat``)."""
-        return {'num_skipped': self.num_skipped}
+        return {'num_skipped': self.num_skipped, 'precision': self.precision.state_dict()}
 
     def load_train_state_dict(self, state: Dict[str, Any]) -> None:
         self.num_skipped = int(state['num_skipped'])
+        self.precision.load_state_dict(state.get('precision', {}))  # fp16: the gradient scaler's scale
 
     # ------------------------------------------------------------------------------------ testing
     def inference_net(self) -> nn.Module:
