@@ -20,8 +20,7 @@ def tracked_files(repo: str):
 
 
 def test_every_referenced_document_exists(repo_root):
-    files = [f for f in tracked_files(repo_root) if f.endswith(TEXT_EXT) and osp.isfile(osp.join(repo_root, f))
-             and f != 'tests/test_docs.py']
+    files = [f for f in tracked_files(repo_root) if f.endswith(TEXT_EXT) and osp.isfile(osp.join(repo_root, f))]
     names = {osp.basename(f) for f in files}
     missing = []
     for rel in files:
@@ -34,11 +33,12 @@ def test_every_referenced_document_exists(repo_root):
     assert not missing, 'references to documents not in the repository: ' + ', '.join(missing)
 
 
-@pytest.mark.parametrize('outside', ['DESIGN.md', '../shared', '/work/'])
+# spelled in pieces so that this file does not itself name what it forbids
+@pytest.mark.parametrize('outside', ['DESIGN' + '.md', '..' + '/shared', '/' + 'work/'])
 def test_no_file_points_outside_the_repository(repo_root, outside):
     hits = []
     for rel in tracked_files(repo_root):
-        if rel.endswith(TEXT_EXT) and rel != 'tests/test_docs.py':
+        if rel.endswith(TEXT_EXT):
             with open(osp.join(repo_root, rel), encoding='utf-8', errors='ignore') as f:
                 if outside in f.read():
                     hits.append(rel)
