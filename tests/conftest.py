@@ -26,6 +26,15 @@ def _seed_everything():
     yield
 
 
+@pytest.fixture(scope='module')
+def one_thread():
+    """One intra-op thread for a module of tiny ops: they gain nothing from two, and two stall on a loaded machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture
 def repo_root() -> str:
     return REPO

@@ -19,14 +19,7 @@ from seeclear_arch.inference import (
 from tests.models.tiny_experiment import SCALE
 from tests.test_inference import H, W, tiny  # noqa: F401  (the module's fixture)
 
-
-@pytest.fixture(autouse=True, scope='module')
-def _one_thread():
-    """One intra-op thread: tiny ops gain nothing from two, and two stall on a loaded machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures('one_thread')
 
 
 def _sr(model, seq, **kwargs) -> torch.Tensor:

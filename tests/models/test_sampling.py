@@ -15,13 +15,7 @@ from tests.archs.test_seeclear_arch import tiny_opt
 PROCESS = BlurringResShift(num_timesteps=3)  # patch-DCT blur on: tiles must respect its 8x8 HR patches
 
 
-@pytest.fixture(autouse=True, scope='module')
-def _one_thread():
-    """One intra-op thread: tiny ops gain nothing from two, and two stall on a loaded machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures('one_thread')
 
 
 def _smooth_video(n: int, h: int, w: int) -> torch.Tensor:
