@@ -82,6 +82,20 @@ class SemanticLevel(nn.Module):
         self.category = CaTeGoryQuery(ch, opt['token_dim'], opt['memory_dim'], num_heads) \
             if opt['use_category'] and opt['decoder'] else None
 
+    def zero_init_branches(self) -> None:
+        """Zero the last layer of every semantic branch (G(P)'s last conv and the output projections of the
+        cross-attentions and MFSA), so each branch starts as an exact identity (``zero_init_branches``)."""
+        layers = []
+        if self.semantic is not None:
+            layers += [self.semantic.generator[-1], self.semantic.cross.attn.proj]
+        if self.incam is not None:
+            layers.append(self.incam.cross.attn.proj)
+        if self.mfsa is not None:
+            layers.append(self.mfsa.attn.attn.proj)
+        for layer in layers:
+            nn.init.zeros_(layer.weight)
+            nn.init.zeros_(layer.bias)
+
     def forward(self, x: torch.Tensor, inputs: LevelInputs) -> torch.Tensor:
         cond, ckpt = inputs.cond, self.grad_checkpoint
         if self.semantic is not None:
@@ -151,6 +165,11 @@ class SeeClearNet(PlainVSRMixin, ClipDenoiser):
             runs again in the backward pass (about one extra forward pass of compute; same gradients). No effect in
             eval mode or without gradients. Also switched by ``set_grad_checkpoint`` (``train.grad_checkpoint`` of
             ``SeeClearModel``). Default False.
+        zero_init_branches: zero-initialise the last layer of every InCAM branch (semantic modulation G(P) and
+            its cross-attention, the instance activation, MFSA), as CaTeGory's query always is, so a fresh full
+            network computes exactly what the same weights compute as the DWT-only baseline (Table 2 row 1) and
+            the semantic path grows from there (ControlNet-style zero init; our choice, the paper gives no init).
+            Default False (the demo ymls set it, see the README's measured results).
     """
 
     # parameter-name fragments per component, for ``count_parameters_by_component``; the rest is the
@@ -169,7 +188,8 @@ class SeeClearNet(PlainVSRMixin, ClipDenoiser):
                  distiller: Optional[Dict[str, Any]] = None,
                  freeze_distiller: bool = False, use_dwt: bool = True,
                  use_semantic: bool = True, use_mfsa: bool = True, use_incam: bool = True,
-                 use_category: bool = True, pad_mode: str = 'reflect', grad_checkpoint: bool = False):
+                 use_category: bool = True, pad_mode: str = 'reflect', grad_checkpoint: bool = False,
+                 zero_init_branches: bool = False):
         super().__init__()
         if (use_incam or use_category) and not use_semantic:
             raise ValueError('use_incam and use_category need use_semantic=True (they use the distiller tokens)')
@@ -194,6 +214,9 @@ class SeeClearNet(PlainVSRMixin, ClipDenoiser):
         self._build_decoder(num_in_ch, num_units, heads, {**opt, 'decoder': True})
         self.memory = CaTeGoryMemory(memory_size, memory_dim, self.chs[::-1], num_heads_for(memory_dim, head_dim),
                                      memory_pool) if use_category else None
+        if zero_init_branches:
+            for level in (*self.middle, *self.decoder):
+                level.zero_init_branches()
         self.set_grad_checkpoint(grad_checkpoint)
 
     def set_grad_checkpoint(self, enabled: bool) -> None:

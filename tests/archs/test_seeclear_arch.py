@@ -180,3 +180,22 @@ def test_paper_scale_configuration_trains_and_samples(repo_root):
         first = net(x_t, y, lq, t, cond)
         net.end_clip()
         assert torch.isfinite(net(x_t, y, lq, t, cond)).all() and torch.isfinite(first).all()
+
+
+def test_zero_init_branches_make_the_full_net_the_dwt_only_baseline_at_init():
+    """With ``zero_init_branches`` every semantic branch (G(P), the cross-attentions, InCAM's activation, MFSA) and
+    CaTeGory start as exact identities: the fresh full net computes what its weights compute as Table 2 row 1."""
+    torch.manual_seed(0)
+    full = build_network(tiny_opt(zero_init_branches=True)).eval()
+    baseline = build_network(tiny_opt(use_semantic=False, use_mfsa=False, use_incam=False,
+                                      use_category=False)).eval()
+    missing, unexpected = baseline.load_state_dict(full.state_dict(), strict=False)
+    assert not missing and unexpected
+    x_t, y, lq, t = clip_inputs(m=3, h=9, w=13)
+    with torch.no_grad():
+        assert torch.equal(full(x_t, y, lq, t), baseline(x_t, y, lq, t))
+        default = build_network(tiny_opt()).eval()
+        default.load_state_dict(full.state_dict())
+        assert torch.equal(default(x_t, y, lq, t), baseline(x_t, y, lq, t))  # same weights: no hidden switch
+    torch.manual_seed(0)
+    assert not torch.equal(build_network(tiny_opt()).eval()(x_t, y, lq, t), baseline(x_t, y, lq, t))
