@@ -37,10 +37,14 @@ patched function keeps the original as ``__wrapped__``; 2-4 and 10 leave the GPU
     one-line summary and writes the tree to the log file only.
 12. ``--force_yml train:total_iter=N`` left the cosine ``periods`` at the yml's length; ``parse_options``
     now rescales them when they summed to the yml's ``total_iter`` (and ``periods`` is not forced too).
+13. ``--force_yml`` values: ``_postprocess_yml_value`` reads only plain digits as numbers, so ``lr=4e-3`` or
+    ``eta_min=-1`` stay strings and fail much later (``TypeError: '<=' not supported between 'float' and 'str'``
+    inside Adam). Ours also reads signed and scientific-notation numbers.
 """
 import difflib
 import functools
 import os
+import re
 import sys
 import types
 from os import path as osp
@@ -418,6 +422,24 @@ def rescale_periods_for_total_iter(opt: dict, args) -> None:
           flush=True)
 
 
+# 13. --force_yml numbers in scientific notation ----------------------------------------------------------
+
+_NUMBER = re.compile(r'[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?')
+_INTEGER = re.compile(r'[+-]?\d+')
+
+
+def make_postprocess_yml_value(original):
+    """Wrap ``_postprocess_yml_value``: a value that is still a string but spells a number becomes one."""
+
+    def postprocess_yml_value(value):
+        out = original(value)
+        if isinstance(out, str) and _NUMBER.fullmatch(out.strip()):
+            return int(out) if _INTEGER.fullmatch(out.strip()) else float(out)
+        return out
+
+    return _mark(postprocess_yml_value, original)
+
+
 def master_only(fn):
     from basicsr.utils.dist_util import master_only as basicsr_master_only
     return basicsr_master_only(fn)
@@ -430,7 +452,7 @@ def _patch_attr(owner, name: str, factory) -> None:
 
 
 def patch_basicsr() -> None:
-    """Apply patches 2-12 to the imported basicsr modules (idempotent)."""
+    """Apply patches 2-13 to the imported basicsr modules (idempotent)."""
     import basicsr.train
     import basicsr.utils.dist_util
     import basicsr.utils.options
@@ -441,6 +463,7 @@ def patch_basicsr() -> None:
 
     patch_train_module(basicsr.train)
     _patch_attr(basicsr.utils.options, 'parse_options', make_parse_options)
+    _patch_attr(basicsr.utils.options, '_postprocess_yml_value', make_postprocess_yml_value)
     for name, factory in (('save_network', make_save_network), ('save_training_state', make_save_training_state),
                           ('resume_training', make_resume_training), ('validation', make_validation),
                           ('print_network', make_print_network)):

@@ -227,3 +227,18 @@ def test_tensorboard_logger_is_installed(tmp_path):
     writer.add_scalar('l_pix', 0.5, 1)
     writer.close()
     assert os.listdir(tmp_path / 'tb')
+
+
+def test_force_yml_reads_scientific_and_signed_numbers(tmp_path, monkeypatch):
+    sys.path.insert(0, os.path.join(os.path.dirname(__file__), 'models'))
+    import tiny_experiment as te
+    yml = te.write_yml(te.train_options(str(tmp_path), total_iter=100, val=False), str(tmp_path / 'x.yml'))
+    forced = ['train:optim_g:lr=4e-3', 'train:scheduler:eta_min=-1.5E-7', 'train:warmup_iter=-1', 'name=1e3run']
+    monkeypatch.setattr(sys, 'argv', ['train', '-opt', yml, '--force_yml', *forced])
+    import basicsr.utils.options as options
+    plain = options._postprocess_yml_value.__wrapped__
+    assert plain('4e-3') == '4e-3' and plain('-1') == '-1'  # what BasicSR 1.4.2 does on its own
+    opt, _ = options.parse_options(str(tmp_path), True)
+    assert opt['train']['optim_g']['lr'] == 4e-3 and opt['train']['scheduler']['eta_min'] == -1.5e-7
+    assert opt['train']['warmup_iter'] == -1 and isinstance(opt['train']['warmup_iter'], int)
+    assert opt['name'] == '1e3run'  # not a number: stays a string
