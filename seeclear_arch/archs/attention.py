@@ -78,7 +78,9 @@ class WindowAttention3D(nn.Module):
         feat = x.permute(0, 1, 3, 4, 2)  # (B, D, H, W, C)
         feat, valid = pad_to_multiple(feat, window)
         windows = window_partition(feat, window)  # (B*nW, wd*wh*ww, C)
-        mask = window_partition(valid, window)[:, None, None, :, 0]  # (B*nW, 1, 1, wd*wh*ww) keys
+        mask = None  # without padding every key is valid: no mask, which spares SDPA its masked path (same output)
+        if tuple(feat.shape[1:4]) != (d, h, w):
+            mask = window_partition(valid, window)[:, None, None, :, 0]  # (B*nW, 1, 1, wd*wh*ww) keys
         out = window_reverse(self.attn(windows, mask=mask), window, feat.shape[1:4])  # (B, Dp, Hp, Wp, C)
         return out[:, :d, :h, :w].permute(0, 1, 4, 2, 3)  # (B, D, C, H, W)
 
@@ -109,7 +111,7 @@ class ChannelAttention(nn.Module):
         h, w = x.shape[-2:]
         qkv = self.qkv_dw(self.qkv(x))
         q, k, v = rearrange(qkv, 'b (three h c) y x -> three b h c (y x)', three=3, h=self.num_heads)
-        q = F.normalize(q, dim=-1) * self.temperature  # (B, heads, C/heads, H*W)
+        q = F.normalize(q, dim=-1) * self.temperature.to(q.dtype)  # (B, heads, C/heads, H*W); bf16 stays bf16
         out = attend(q, F.normalize(k, dim=-1), v, scale=1.0)
         return self.proj(rearrange(out, 'b h c (y x) -> b (h c) y x', y=h, x=w))
 
