@@ -19,7 +19,8 @@ Throughput: ``GFLOP/frame`` is one run of the clip counted with ``torch.utils.fl
 count over the median clip time; ``matmul GFLOP/s`` is a ``--matmul-size`` square matmul in ``--dtype`` on the same
 threads, timed between the clip runs (so both see the same machine load), and ``of matmul`` the fraction of it the
 sampler reaches. ``--profile K`` prints torch.profiler's top-K operators by self CPU time for one more clip run and
-the share of self CPU time spent in matrix operators. ``--compile`` samples with ``torch.compile`` (``val.compile``).
+the share of self CPU time spent in matrix kernels. ``--compile`` samples with ``torch.compile`` (``val.compile``; the
+warm-up run compiles).
 """
 import argparse
 import copy
@@ -192,7 +193,9 @@ def run(args: argparse.Namespace) -> Dict[str, object]:
         matmul.append(matmul_gflops(args.matmul_size, dtype, model.device))
     peak = peak_memory_mib(model.device)
     per_clip, matmul_rate = statistics.median(times), statistics.median(matmul)
+    compiled = model.opt['val'].pop('compile', False)  # counted eagerly: the FLOPs are the same, dynamo may not be
     flops = count_flops(model.inference_net(), lambda: time_clip(model, lq, args))
+    model.opt['val']['compile'] = compiled
     params = sum(p.numel() for p in model.inference_net().parameters())
     row = {'network': model.opt['network_g']['type'], 'params': f'{params / 1e6:.2f}M', 'device': args.device,
            'dtype': args.dtype, 'compile': args.compile, 'lr': f'{h}x{w}', 'hr': f'{h * model.scale}x{w * model.scale}',
