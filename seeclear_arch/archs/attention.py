@@ -109,7 +109,9 @@ class ChannelAttention(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h, w = x.shape[-2:]
-        qkv = self.qkv_dw(self.qkv(x))
+        # LayerNorm2d hands over channels-last memory: rows of pixels must be contiguous for SDPA's fused CPU kernel,
+        # else it takes the math path (slower, and float32 under bf16 autocast); fused vs math differ by rounding
+        qkv = self.qkv_dw(self.qkv(x)).contiguous()
         q, k, v = rearrange(qkv, 'b (three h c) y x -> three b h c (y x)', three=3, h=self.num_heads)
         q = F.normalize(q, dim=-1) * self.temperature.to(q.dtype)  # (B, heads, C/heads, H*W); bf16 stays bf16
         out = attend(q, F.normalize(k, dim=-1), v, scale=1.0)

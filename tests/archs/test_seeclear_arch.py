@@ -265,3 +265,30 @@ def test_condition_of_another_frame_size_is_rejected():
     _, y2, lq2, _ = clip_inputs(m=2, h=8, w=12)
     with torch.no_grad(), pytest.raises(ValueError, match='encoded for'):
         net(x_t, y, lq, t, net.encode_condition(lq2, y2))
+
+
+def test_bf16_autocast_step_does_all_matrix_work_in_bf16():
+    """Under bf16 autocast a sampler step has no float32 island: every matmul, convolution and attention (SDPA's
+    fused kernel; its math fallback would upcast) produces bf16."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+    matrix = ('mm', 'bmm', 'addmm', 'baddbmm', 'convolution', '_scaled_dot_product_flash_attention_for_cpu')
+
+    class MatrixDtypes(TorchDispatchMode):
+        def __init__(self):
+            super().__init__()
+            self.seen = []
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            out = func(*args, **(kwargs or {}))
+            if func.overloadpacket.__name__ in matrix:
+                self.seen.append((func.overloadpacket.__name__, (out[0] if isinstance(out, tuple) else out).dtype))
+            return out
+
+    net = trained_like().eval()
+    x_t, y, lq, t = clip_inputs(m=2, h=16, w=16)
+    with torch.no_grad(), torch.autocast('cpu', dtype=torch.bfloat16):
+        cond = net.encode_condition(lq, y)
+        with MatrixDtypes() as mode:
+            net(x_t, y, lq, t, cond)
+    assert {name for name, _ in mode.seen} >= {'addmm', 'convolution', '_scaled_dot_product_flash_attention_for_cpu'}
+    assert [s for s in mode.seen if s[1] != torch.bfloat16] == []
