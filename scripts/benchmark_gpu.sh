@@ -3,7 +3,8 @@
 # distiller built with random weights, so nothing is downloaded):
 #   1. training it/s and peak memory (torch.cuda.max_memory_allocated) at 2 items x 2 clips = 4 clips x 5 frames x
 #      256^2 GT per GPU, for fp32, bf16, and bf16 with activation checkpointing;
-#   2. sampling time per 512^2 frame from 128^2 LR at 15 steps (paper Table 5: 1.142 s), fp32 and bf16;
+#   2. sampling time per 512^2 frame from 128^2 LR at 15 steps (paper Table 5: 1.142 s), fp32 and bf16, eager and
+#      compiled (--compile, val.compile);
 #   3. peak memory of sampling a 1080p output (LR 270x480), bf16 and fp32.
 # Usage: bash scripts/benchmark_gpu.sh [OUT_DIR]   (default results/benchmark_gpu; one log per run, then a summary)
 # Each run is a separate process, so each peak is its own. A run that fails (e.g. out of memory) is reported as
@@ -29,12 +30,14 @@ run train_bf16_ckpt "$PY" "${TRAIN[@]}" --precision bf16 --grad-checkpoint --jso
 SAMPLE=(scripts/benchmark_sampling.py -opt "$OPT" --device cuda --random-distiller --clip 5 --steps 15 --repeats 3)
 run sample512_fp32 "$PY" "${SAMPLE[@]}" --lr-size 128x128 --dtype float32
 run sample512_bf16 "$PY" "${SAMPLE[@]}" --lr-size 128x128 --dtype bfloat16
+run sample512_bf16_compiled "$PY" "${SAMPLE[@]}" --lr-size 128x128 --dtype bfloat16 --compile
+run sample512_fp32_compiled "$PY" "${SAMPLE[@]}" --lr-size 128x128 --dtype float32 --compile
 run sample1080p_bf16 "$PY" "${SAMPLE[@]}" --lr-size 270x480 --dtype bfloat16 --repeats 1
 run sample1080p_fp32 "$PY" "${SAMPLE[@]}" --lr-size 270x480 --dtype float32 --repeats 1
 
 echo "== summary ($OUT)"
 for log in "$OUT"/*.log; do
   echo "-- $(basename "$log" .log)"
-  grep -E '^(precision|grad_checkpoint|batch|it/s|s/it median|peak MiB|dtype|lr |hr |s/clip|s/frame|s/step) ' "$log" \
+  grep -E '^(precision|grad_checkpoint|batch|it/s|s/it median|peak MiB|dtype|compile|lr |hr |s/clip|s/frame|s/step|GFLOP/s|of matmul) ' "$log" \
     || tail -n 3 "$log"
 done

@@ -3,7 +3,7 @@
 Usage:
     python scripts/benchmark_sampling.py -opt options/train_seeclear_demo.yml [--lr-size 64x64] [--clip 5] \
         [--steps 15] [--repeats 3] [--device cpu|cuda] [--dtype float32|bfloat16|float16] [--random-distiller] \
-        [--tile 0] [--tile-overlap 8]
+        [--tile 0] [--tile-overlap 8] [--matmul-size 2048] [--profile K] [--compile] [--json PATH]
 
 Builds ``SeeClearModel`` from the yml (``network_g``, ``diffusion``, ``diffusion_range``, optional
 ``network_base``) in test mode without loading ``path.pretrain_network_g``, then times what inference runs per
@@ -13,15 +13,25 @@ LR clip, after one warm-up run. ``--random-distiller`` builds a pretrained disti
 weights (as scripts/count_params.py). bfloat16/float16 run the network calls under ``torch.autocast`` (the sampler
 stays float32, as in inference); ``--tile N`` samples N x N LR tiles (``seeclear_arch.models.tiling``). Peak memory is
 ``torch.cuda.max_memory_allocated`` on cuda and the process's peak RSS (``getrusage``) on CPU.
+
+Throughput: ``GFLOP/frame`` is one run of the clip counted with ``torch.utils.flop_counter.FlopCounterMode``
+(matmuls, convolutions and attention; elementwise work and norms count 0) divided by ``--clip``; ``GFLOP/s`` is that
+count over the median clip time; ``matmul GFLOP/s`` is a ``--matmul-size`` square matmul in ``--dtype`` on the same
+threads, timed between the clip runs (so both see the same machine load), and ``of matmul`` the fraction of it the
+sampler reaches. ``--profile K`` prints torch.profiler's top-K operators by self CPU time for one more clip run and
+the share of self CPU time spent in matrix kernels. ``--compile`` samples with ``torch.compile`` (``val.compile``; the
+warm-up run compiles).
 """
 import argparse
 import copy
+import json
 import logging
 import os
 import resource
+import statistics
 import sys
 import time
-from typing import Dict, List
+from typing import Callable, Dict, List
 
 # the repo copy of seeclear_arch must win over an installed one (basicsr's import may pull that in)
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -48,6 +58,10 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--tile', type=int, default=0, help='LR tile size (0 = whole frames)')
     parser.add_argument('--tile-overlap', type=int, default=8, help='LR overlap of neighbouring tiles')
     parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument('--matmul-size', type=int, default=2048, help='side of the reference square matmul')
+    parser.add_argument('--profile', type=int, default=0, metavar='K', help='print the top-K operators (0: off)')
+    parser.add_argument('--compile', action='store_true', help='torch.compile the network (val.compile)')
+    parser.add_argument('--json', default=None, help='also write the row to this json file')
     parser.add_argument('--verbose', action='store_true', help="show BasicSR's log (network printout)")
     args = parser.parse_args()
     if args.device == 'cuda' and not torch.cuda.is_available():
@@ -76,6 +90,8 @@ def benchmark_options(args: argparse.Namespace) -> dict:
         distiller.setdefault('config', {})
     opt = load_inference_options(opt, require_weights=False, num_gpu=int(args.device == 'cuda'))
     opt['val'] = dict(opt.get('val') or {}, num_frame=args.clip)
+    if args.compile:
+        opt['val']['compile'] = True
     return opt
 
 
@@ -102,6 +118,59 @@ def time_clip(model, lq: torch.Tensor, args: argparse.Namespace) -> float:
     return time.perf_counter() - began
 
 
+def matmul_gflops(n: int, dtype: torch.dtype, device: torch.device, seconds: float = 0.3) -> float:
+    """GFLOP/s of an ``n x n @ n x n`` matmul in ``dtype`` (best of the calls in ``seconds`` after a warm-up)."""
+    a, b = (torch.randn(n, n, device=device).to(dtype) for _ in range(2))
+    torch.mm(a, b)
+    best, spent = float('inf'), 0.0
+    while spent < seconds:
+        sync(device)
+        began = time.perf_counter()
+        torch.mm(a, b)
+        sync(device)
+        took = time.perf_counter() - began
+        best, spent = min(best, took), spent + took
+    return 2 * n ** 3 / best / 1e9
+
+
+def count_flops(net: torch.nn.Module, run_clip: Callable[[], float]) -> int:
+    """FLOPs of one clip run; CPU SDPA's fused kernel is counted like the other SDPA kernels. The parameters stop
+    requiring gradients meanwhile: FlopCounterMode's module tracker fails on views of them made under no_grad."""
+    from torch.utils.flop_counter import FlopCounterMode, sdpa_flop_count
+
+    def cpu_sdpa(q, k, v, *args, out_shape=None, **kwargs) -> int:  # shapes, as FlopCounterMode passes them
+        return sdpa_flop_count(q, k, v)
+
+    mapping = {torch.ops.aten._scaled_dot_product_flash_attention_for_cpu: cpu_sdpa}
+    trainable = [p for p in net.parameters() if p.requires_grad]
+    for p in trainable:
+        p.requires_grad_(False)
+    try:
+        with FlopCounterMode(display=False, custom_mapping=mapping) as counter:
+            run_clip()
+    finally:
+        for p in trainable:
+            p.requires_grad_(True)
+    return counter.get_total_flops()
+
+
+# the kernels that do the matrix work (their wrappers, e.g. aten::linear or aten::conv2d, only dispatch)
+MATRIX_OPS = ('aten::addmm', 'aten::mm', 'aten::bmm', 'aten::baddbmm', 'aten::mkldnn_convolution',
+              'aten::_scaled_dot_product_flash_attention_for_cpu', 'aten::slow_conv', 'aten::_mkldnn')
+
+
+def profile_clip(run_clip: Callable[[], float], top: int) -> str:
+    """torch.profiler's table of the ``top`` operators by self CPU time for one clip run, and the matrix share."""
+    from torch.profiler import ProfilerActivity, profile
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        run_clip()
+    events = prof.key_averages()
+    total = sum(e.self_cpu_time_total for e in events)
+    matrix = sum(e.self_cpu_time_total for e in events if e.key.startswith(MATRIX_OPS))
+    table = events.table(sort_by='self_cpu_time_total', row_limit=top)
+    return f'{table}\nself CPU time in matrix kernels ({", ".join(MATRIX_OPS)}*): {matrix / max(total, 1):.1%}'
+
+
 def peak_memory_mib(device: torch.device) -> float:
     if device.type == 'cuda':
         return torch.cuda.max_memory_allocated(device) / 2**20
@@ -114,27 +183,49 @@ def run(args: argparse.Namespace) -> Dict[str, object]:
     torch.manual_seed(args.seed)
     model = build_inference_model(benchmark_options(args))
     lq = torch.rand(1, args.clip, 3, h, w, generator=torch.Generator().manual_seed(args.seed)).to(model.device)
-    time_clip(model, lq, args)  # warm-up (allocator, cuDNN / kernel selection)
+    dtype = DTYPES[args.dtype]
+    time_clip(model, lq, args)  # warm-up (allocator, cuDNN / kernel selection, compilation)
     if model.device.type == 'cuda':
         torch.cuda.reset_peak_memory_stats(model.device)
-    times = [time_clip(model, lq, args) for _ in range(args.repeats)]
-    per_clip = sum(times) / len(times)
+    times, matmul = [], [matmul_gflops(args.matmul_size, dtype, model.device)]
+    for _ in range(args.repeats):  # matmul references interleaved with the clips: both see the same load
+        times.append(time_clip(model, lq, args))
+        matmul.append(matmul_gflops(args.matmul_size, dtype, model.device))
+    peak = peak_memory_mib(model.device)
+    per_clip, matmul_rate = statistics.median(times), statistics.median(matmul)
+    compiled = model.opt['val'].pop('compile', False)  # counted eagerly: the FLOPs are the same, dynamo may not be
+    flops = count_flops(model.inference_net(), lambda: time_clip(model, lq, args))
+    model.opt['val']['compile'] = compiled
     params = sum(p.numel() for p in model.inference_net().parameters())
-    return {'network': model.opt['network_g']['type'], 'params': f'{params / 1e6:.2f}M', 'device': args.device,
-            'dtype': args.dtype, 'lr': f'{h}x{w}', 'hr': f'{h * model.scale}x{w * model.scale}', 'clip': args.clip,
-            'steps': args.steps, 'tile': args.tile, 'repeats': args.repeats, 's/clip': f'{per_clip:.3f}',
-            'min s/clip': f'{min(times):.3f}',
-            's/frame': f'{per_clip / args.clip:.3f}', 's/step': f'{per_clip / args.steps:.4f}',
-            'peak MiB': f'{peak_memory_mib(model.device):.0f}', 'threads': torch.get_num_threads()}
+    row = {'network': model.opt['network_g']['type'], 'params': f'{params / 1e6:.2f}M', 'device': args.device,
+           'dtype': args.dtype, 'compile': args.compile, 'lr': f'{h}x{w}', 'hr': f'{h * model.scale}x{w * model.scale}',
+           'clip': args.clip, 'steps': args.steps, 'tile': args.tile, 'repeats': args.repeats,
+           's/clip': f'{per_clip:.3f}', 'min s/clip': f'{min(times):.3f}', 'max s/clip': f'{max(times):.3f}',
+           's/frame': f'{per_clip / args.clip:.3f}', 's/step': f'{per_clip / args.steps:.4f}',
+           's/frame/step': f'{per_clip / args.clip / args.steps:.4f}',
+           'GFLOP/frame': f'{flops / args.clip / 1e9:.2f}', 'GFLOP/s': f'{flops / per_clip / 1e9:.1f}',
+           'matmul GFLOP/s': f'{matmul_rate:.1f}', 'matmul size': args.matmul_size,
+           'of matmul': f'{flops / per_clip / 1e9 / matmul_rate:.3f}',
+           'peak MiB': f'{peak:.0f}', 'threads': torch.get_num_threads()}
+    if args.profile:
+        row['profile'] = profile_clip(lambda: time_clip(model, lq, args), args.profile)
+    return row
 
 
 def main() -> None:
-    row = run(parse_args())
+    args = parse_args()
+    row = run(args)
+    table = row.pop('profile', None)
     width = max(len(k) for k in row)
     print('-' * (width + 16))
     for key, value in row.items():
         print(f'{key:<{width}}  {value}')
     print('-' * (width + 16))
+    if table:
+        print(table)
+    if args.json:
+        with open(args.json, 'w', encoding='utf-8') as f:
+            json.dump(dict(row, profile=table), f, indent=1)
 
 
 if __name__ == '__main__':

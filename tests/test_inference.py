@@ -1,4 +1,5 @@
 """seeclear_arch.inference and its scripts on a tiny video / frame folder with a tiny random network."""
+import json
 import os
 import runpy
 import sys
@@ -176,7 +177,12 @@ def test_mp4_writer_leaves_nothing_on_error(tmp_path):
 def test_benchmark_script(tiny, tmp_path, repo_root, subprocess_env):
     script = osp.join(repo_root, 'scripts', 'benchmark_sampling.py')
     proc = run([sys.executable, script, '-opt', tiny['yml'], '--lr-size', '8x12', '--clip', '3', '--steps', '2',
-                '--repeats', '1'], cwd=str(tmp_path), env=subprocess_env)
+                '--repeats', '1', '--matmul-size', '64', '--profile', '3', '--json', str(tmp_path / 'row.json')],
+               cwd=str(tmp_path), env=subprocess_env)
     for key in ('s/clip', 's/frame', 's/step', 'peak MiB'):
         assert key in proc.stdout
     assert 'SeeClearConvDenoiser' in proc.stdout and '32x48' in proc.stdout
+    with open(tmp_path / 'row.json') as f:
+        row = json.load(f)
+    assert float(row['GFLOP/frame']) > 0 and float(row['matmul GFLOP/s']) > 0 and 0 < float(row['of matmul'])
+    assert 'Self CPU' in row['profile'] and 'Self CPU' in proc.stdout  # the operator table

@@ -2,7 +2,9 @@
 into it: multi-head self/cross attention on token sequences, window and multi-frame 3D-window self
 attention (Swin/PSRT style) and channel ("transposed", Restormer-style) self-attention.
 
-All of them end in :func:`attend`, whose inputs are (B, heads, N, d).
+All of them end in :func:`attend`, whose inputs are (B, heads, N, d). Cross-attention to a context that is fixed
+for a clip (tokens, memory textures) takes its keys/values precomputed (``kv``, from ``project_kv``), so the
+per-clip condition projects them once instead of at every sampler step.
 """
 from typing import Optional, Tuple
 
@@ -12,6 +14,8 @@ from einops import rearrange
 from torch import nn
 
 from seeclear_arch.archs.window import pad_to_multiple, window_partition, window_reverse
+
+KV = Tuple[torch.Tensor, torch.Tensor]  # keys, values (B, heads, M, d) of a context
 
 
 def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: Optional[torch.Tensor] = None,
@@ -41,11 +45,16 @@ class MultiHeadAttention(nn.Module):
         self.to_kv = nn.Linear(context_dim or dim, 2 * dim)
         self.proj = nn.Linear(dim, dim)
 
-    def forward(self, x: torch.Tensor, context: Optional[torch.Tensor] = None,
-                mask: Optional[torch.Tensor] = None) -> torch.Tensor:
-        context = x if context is None else context
-        q = rearrange(self.to_q(x), 'b n (h d) -> b h n d', h=self.num_heads)
+    def project_kv(self, context: torch.Tensor) -> KV:
+        """Keys and values of ``context`` (B, M, context_dim), each (B, heads, M, d)."""
         k, v = rearrange(self.to_kv(context), 'b m (two h d) -> two b h m d', two=2, h=self.num_heads)
+        return k, v
+
+    def forward(self, x: torch.Tensor, context: Optional[torch.Tensor] = None,
+                mask: Optional[torch.Tensor] = None, kv: Optional[KV] = None) -> torch.Tensor:
+        """``kv``: :meth:`project_kv` of the context, computed beforehand (``context`` is then unused)."""
+        q = rearrange(self.to_q(x), 'b n (h d) -> b h n d', h=self.num_heads)
+        k, v = self.project_kv(x if context is None else context) if kv is None else kv
         out = attend(q, k, v, mask, dropout=self.attn_drop if self.training else 0.0)
         return self.proj(rearrange(out, 'b h n d -> b n (h d)'))
 
@@ -69,7 +78,9 @@ class WindowAttention3D(nn.Module):
         feat = x.permute(0, 1, 3, 4, 2)  # (B, D, H, W, C)
         feat, valid = pad_to_multiple(feat, window)
         windows = window_partition(feat, window)  # (B*nW, wd*wh*ww, C)
-        mask = window_partition(valid, window)[:, None, None, :, 0]  # (B*nW, 1, 1, wd*wh*ww) keys
+        mask = None  # without padding every key is valid: no mask, which spares SDPA its masked path (same output)
+        if tuple(feat.shape[1:4]) != (d, h, w):
+            mask = window_partition(valid, window)[:, None, None, :, 0]  # (B*nW, 1, 1, wd*wh*ww) keys
         out = window_reverse(self.attn(windows, mask=mask), window, feat.shape[1:4])  # (B, Dp, Hp, Wp, C)
         return out[:, :d, :h, :w].permute(0, 1, 4, 2, 3)  # (B, D, C, H, W)
 
@@ -98,9 +109,11 @@ class ChannelAttention(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h, w = x.shape[-2:]
-        qkv = self.qkv_dw(self.qkv(x))
+        # LayerNorm2d hands over channels-last memory: rows of pixels must be contiguous for SDPA's fused CPU kernel,
+        # else it takes the math path (slower, and float32 under bf16 autocast); fused vs math differ by rounding
+        qkv = self.qkv_dw(self.qkv(x)).contiguous()
         q, k, v = rearrange(qkv, 'b (three h c) y x -> three b h c (y x)', three=3, h=self.num_heads)
-        q = F.normalize(q, dim=-1) * self.temperature  # (B, heads, C/heads, H*W)
+        q = F.normalize(q, dim=-1) * self.temperature.to(q.dtype)  # (B, heads, C/heads, H*W); bf16 stays bf16
         out = attend(q, F.normalize(k, dim=-1), v, scale=1.0)
         return self.proj(rearrange(out, 'b h c (y x) -> b (h c) y x', y=h, x=w))
 
@@ -112,7 +125,12 @@ class CrossAttention2d(nn.Module):
         super().__init__()
         self.attn = MultiHeadAttention(dim, num_heads, context_dim)
 
-    def forward(self, x: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
+    def project_kv(self, context: torch.Tensor) -> KV:
+        return self.attn.project_kv(context)
+
+    def forward(self, x: torch.Tensor, context: Optional[torch.Tensor] = None,
+                kv: Optional[KV] = None) -> torch.Tensor:
+        """``context`` (B, M, context_dim), or its :meth:`project_kv` as ``kv``."""
         h, w = x.shape[-2:]
-        out = self.attn(rearrange(x, 'b c y x -> b (y x) c'), context)
+        out = self.attn(rearrange(x, 'b c y x -> b (y x) c'), context, kv=kv)
         return rearrange(out, 'b (y x) c -> b c y x', y=h, x=w)

@@ -35,7 +35,9 @@ Training (``SeeClearModel``): a training item holds consecutive clips of one seq
 inference builds it; ``M`` itself runs with gradients, and so does the query of the trained clips.
 
 Query (Eqs. 19-20): ``A = softmax(q(O_c) C^T / sqrt(dim))`` (softmax over the ``J`` items), ``A T`` gives one
-texture per clip token, and every pixel cross-attends to them: ``F~ = F + CA(LN(F), A T)``.
+texture per clip token, and every pixel cross-attends to them: ``F~ = F + CA(LN(F), A T)``. ``A T`` and its
+keys/values depend only on the clip (tokens and memory are fixed within it): :meth:`CaTeGoryQuery.prepare` computes
+them once per clip.
 """
 from typing import List, Optional, Sequence, Tuple
 
@@ -43,7 +45,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from seeclear_arch.archs.attention import CrossAttention2d, attend
+from seeclear_arch.archs.attention import KV, CrossAttention2d, attend
 from seeclear_arch.archs.blocks import LayerNorm2d, TokenBlock
 
 Memory = Tuple[torch.Tensor, torch.Tensor]  # (C (B, J, dim), T (B, J, dim))
@@ -117,10 +119,14 @@ class CaTeGoryQuery(nn.Module):
         nn.init.zeros_(self.cross.attn.proj.weight)
         nn.init.zeros_(self.cross.attn.proj.bias)
 
-    def forward(self, f: torch.Tensor, clip_tokens: torch.Tensor, memory: Memory) -> torch.Tensor:
-        """f (B*m, C, H, W); clip_tokens (B, n, token_dim); memory ((B, J, dim), (B, J, dim))."""
+    def prepare(self, clip_tokens: torch.Tensor, memory: Memory, frames: int) -> KV:
+        """The per-clip part: clip_tokens (B, n, token_dim) query memory ((B, J, dim), (B, J, dim)); the keys/values
+        of the textures ``A T``, repeated for the ``frames`` of a clip."""
         sem, tex = memory
         query = self.to_query(clip_tokens)[:, None]  # (B, 1, n, dim): one head
         textures = attend(query, sem[:, None], tex[:, None])[:, 0]  # A T, (B, n, dim), Eq. 19
-        textures = textures.repeat_interleave(f.shape[0] // textures.shape[0], dim=0)  # (B*m, n, dim)
-        return f + self.cross(self.norm(f), textures)  # Eq. 20
+        return self.cross.project_kv(textures.repeat_interleave(frames, dim=0))  # (B*m, heads, n, d) each
+
+    def forward(self, f: torch.Tensor, kv: KV) -> torch.Tensor:
+        """f (B*m, C, H, W) and :meth:`prepare`'s keys/values -> (B*m, C, H, W)."""
+        return f + self.cross(self.norm(f), kv=kv)  # Eq. 20

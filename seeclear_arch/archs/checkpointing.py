@@ -13,11 +13,13 @@ from torch.utils.checkpoint import checkpoint
 
 
 def checkpoint_block(enabled: bool, block: Callable[..., Any], *args: Any) -> Any:
-    """``block(*args)``, checkpointed when ``enabled``, ``block`` (a module) is training and gradients are on.
+    """``block(*args)``, checkpointed when ``enabled``, ``block`` (a module or a module's method) is training and
+    gradients are on.
 
     In eval mode or under ``torch.no_grad`` (sampling, the gradient-free passes of training) it is a plain call.
     """
-    training = block.training if isinstance(block, nn.Module) else True
+    owner = getattr(block, '__self__', block)
+    training = owner.training if isinstance(owner, nn.Module) else True
     if enabled and training and torch.is_grad_enabled():
         return checkpoint(block, *args, use_reentrant=False)
     return block(*args)

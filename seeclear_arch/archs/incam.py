@@ -6,12 +6,17 @@ Split into the pieces the ablations of Table 2 switch separately:
 * :class:`ClipTokens` (``use_incam`` or ``use_category``): Eq. 14, ``O_c = Dec(Enc(O_i), O_hat)``.
 * :class:`InstanceActivation` (``use_incam``): the ``O_c . F_hat`` product of Eq. 15.
 * :class:`MultiFrameAttention` (``use_mfsa``): the MFSA of Eq. 15, PSRT-style 3D windows over the clip.
+
+What depends only on the clip (``G(P_i)``, the keys/values of the tokens) is computed by each module's ``prepare``
+once per clip (``SeeClearNet.encode_condition``) and passed to ``forward`` at every sampler step.
 """
+from typing import Tuple
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from seeclear_arch.archs.attention import CrossAttention2d, WindowAttention3D
+from seeclear_arch.archs.attention import KV, CrossAttention2d, WindowAttention3D
 from seeclear_arch.archs.blocks import LayerNorm2d, TokenBlock, timestep_embedding
 
 WHOLE_CLIP = 1 << 30  # temporal window length meaning "every frame of the clip"
@@ -32,12 +37,19 @@ class SemanticModulation(nn.Module):
         self.norm = LayerNorm2d(ch)
         self.cross = CrossAttention2d(ch, num_heads, token_dim)
 
-    def forward(self, f: torch.Tensor, seg: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
-        """f (N, C, H, W); seg (N, seg_dim, h, w) resized here; tokens (N, k, token_dim) -> (N, C, H, W)."""
-        seg = F.interpolate(seg, size=f.shape[-2:], mode='bilinear', align_corners=False)
+    def prepare(self, seg: torch.Tensor, size: Tuple[int, int],
+                tokens: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor, KV]:
+        """The per-clip part: seg (N, seg_dim, h, w) resized to the features' ``size``, ``(gamma, beta) = G(P_i)``
+        (N, C, H, W) each, and the keys/values of tokens (N, k, token_dim)."""
+        seg = F.interpolate(seg, size=size, mode='bilinear', align_corners=False)
         gamma, beta = self.generator(seg).chunk(2, dim=1)
+        return gamma, beta, self.cross.project_kv(tokens)
+
+    def forward(self, f: torch.Tensor, prepared: Tuple[torch.Tensor, torch.Tensor, KV]) -> torch.Tensor:
+        """f (N, C, H, W) and :meth:`prepare`'s output for its size -> (N, C, H, W)."""
+        gamma, beta, kv = prepared
         feat = f * gamma + beta + f  # Eq. 11
-        return feat + self.cross(self.norm(feat), tokens)  # Eqs. 12-13
+        return feat + self.cross(self.norm(feat), kv=kv)  # Eqs. 12-13
 
 
 class ClipTokens(nn.Module):
@@ -84,9 +96,13 @@ class InstanceActivation(nn.Module):
         self.norm = LayerNorm2d(ch)
         self.cross = CrossAttention2d(ch, num_heads, token_dim)
 
-    def forward(self, f: torch.Tensor, clip_tokens: torch.Tensor) -> torch.Tensor:
-        """f (B*m, C, H, W); clip_tokens (B*m, n, token_dim) (repeated per frame) -> (B*m, C, H, W)."""
-        return f * (1 + self.cross(self.norm(f), clip_tokens))
+    def prepare(self, clip_tokens: torch.Tensor, frames: int) -> KV:
+        """The per-clip part: keys/values of clip_tokens (B, n, token_dim), repeated for the ``frames`` of a clip."""
+        return self.cross.project_kv(clip_tokens.repeat_interleave(frames, dim=0))
+
+    def forward(self, f: torch.Tensor, kv: KV) -> torch.Tensor:
+        """f (B*m, C, H, W) and :meth:`prepare`'s keys/values -> (B*m, C, H, W)."""
+        return f * (1 + self.cross(self.norm(f), kv=kv))
 
 
 class MultiFrameAttention(nn.Module):

@@ -10,6 +10,7 @@ from basicsr.archs import build_network
 from basicsr.utils.registry import ARCH_REGISTRY
 from torch import nn
 
+from seeclear_arch.archs.attention import KV
 from seeclear_arch.archs.blocks import CondenserUnit, group_norm, timestep_embedding
 from seeclear_arch.archs.category import CaTeGoryMemory, CaTeGoryQuery, Memory
 from seeclear_arch.archs.checkpointing import checkpoint_block
@@ -46,13 +47,29 @@ class ConditionDown(nn.Module):
 
 
 @dataclass
-class SemanticCondition:
-    """What :meth:`SeeClearNet.encode_condition` returns for a clip of B x m frames."""
+class LevelCondition:
+    """What one middle block / decoder level takes from the clip (each part's ``prepare``; None where switched off):
+    ``G(P_i)`` and the frame tokens' keys/values (SemanticModulation), the clip tokens' keys/values (InstanceActivation)
+    and the keys/values of the CaTeGory textures ``A T`` (CaTeGoryQuery)."""
 
-    tokens: torch.Tensor  # (B*m, k, token_dim) frame tokens O_i, projected to the net's token_dim
-    seg: torch.Tensor  # (B*m, seg_dim, h', w') segmentation features P_i
-    clip_tokens: Optional[torch.Tensor]  # (B, num_clip_tokens, token_dim) O_c, or None
+    semantic: Optional[Tuple[torch.Tensor, torch.Tensor, KV]] = None
+    incam: Optional[KV] = None
+    category: Optional[KV] = None
+
+
+@dataclass
+class ClipCondition:
+    """What :meth:`SeeClearNet.encode_condition` returns for a clip of B x m frames: everything that depends only on
+    the clip, so the T sampler steps share it. ``lq_chain``/``levels`` None: each forward computes them itself
+    (``encode_condition(..., precompute=False)``, the reference the cached path is tested against)."""
+
+    hr_size: Tuple[int, int]  # (H, W) of the frames the condition was made for
+    tokens: Optional[torch.Tensor] = None  # (B*m, k, token_dim) frame tokens O_i, projected to the net's token_dim
+    seg: Optional[torch.Tensor] = None  # (B*m, seg_dim, h', w') segmentation features P_i
+    clip_tokens: Optional[torch.Tensor] = None  # (B, num_clip_tokens, token_dim) O_c
     memory: Optional[Memory] = None  # (C_m, T_m) that every decoder level queries during the clip (Alg. 1 l. 38)
+    lq_chain: Optional[List[torch.Tensor]] = None  # (B*m, C_k, H_k, W_k): the LR-condition chain on levels 1-4
+    levels: Optional[List[LevelCondition]] = None  # the middle blocks', then the decoder levels'
 
 
 @dataclass
@@ -61,8 +78,6 @@ class LevelInputs:
 
     temb: torch.Tensor  # (B*m, time_dim)
     frames: int
-    cond: Optional[SemanticCondition]
-    seg: Optional[torch.Tensor]  # (B*m, seg_dim, H1, W1) on the padded level-1 grid
 
 
 class SemanticLevel(nn.Module):
@@ -96,12 +111,25 @@ class SemanticLevel(nn.Module):
             nn.init.zeros_(layer.weight)
             nn.init.zeros_(layer.bias)
 
-    def forward(self, x: torch.Tensor, inputs: LevelInputs) -> torch.Tensor:
-        cond, ckpt = inputs.cond, self.grad_checkpoint
+    def prepare(self, cond: ClipCondition, seg: Optional[torch.Tensor], size: Tuple[int, int],
+                frames: int) -> LevelCondition:
+        """The per-clip parts for features of ``size``; ``seg`` on the level-1 grid. Checkpointed like the blocks."""
+        ckpt = self.grad_checkpoint
+        semantic = incam = category = None
         if self.semantic is not None:
-            x = checkpoint_block(ckpt, self.semantic, x, inputs.seg, cond.tokens)
+            semantic = checkpoint_block(ckpt, self.semantic.prepare, seg, size, cond.tokens)
         if self.incam is not None:
-            x = checkpoint_block(ckpt, self.incam, x, cond.clip_tokens.repeat_interleave(inputs.frames, dim=0))
+            incam = checkpoint_block(ckpt, self.incam.prepare, cond.clip_tokens, frames)
+        if self.category is not None:
+            category = checkpoint_block(ckpt, self.category.prepare, cond.clip_tokens, cond.memory, frames)
+        return LevelCondition(semantic, incam, category)
+
+    def forward(self, x: torch.Tensor, inputs: LevelInputs, prepared: LevelCondition) -> torch.Tensor:
+        ckpt = self.grad_checkpoint
+        if self.semantic is not None:
+            x = checkpoint_block(ckpt, self.semantic, x, prepared.semantic)
+        if self.incam is not None:
+            x = checkpoint_block(ckpt, self.incam, x, prepared.incam)
         if self.mfsa is not None:
             x = checkpoint_block(ckpt, self.mfsa, x, inputs.frames)
         for unit in self.units:
@@ -265,27 +293,32 @@ class SeeClearNet(PlainVSRMixin, ClipDenoiser):
                                   nn.Conv2d(self.chs[0], num_in_ch * 4 ** self.wavelet_levels, 3, 1, 1))
 
     # ------------------------------------------------------------------------------------- per-clip hooks
-    def encode_condition(self, lq: torch.Tensor, y: torch.Tensor,
-                         memory: Optional[Memory] = None) -> Optional[SemanticCondition]:
-        """Once per clip (B, m, 3, h, w): the distiller's tokens and seg features, the clip tokens, and the
-        CaTeGory memory the clip queries (``memory``, else the carried or learned one); ``y`` is unused."""
-        if self.distiller is None:
-            return None
+    def encode_condition(self, lq: torch.Tensor, y: torch.Tensor, memory: Optional[Memory] = None,
+                         precompute: bool = True) -> ClipCondition:
+        """Once per clip (B, m, 3, h, w) with ``y`` (B, m, 3, H, W): the distiller's tokens and seg features, the clip
+        tokens, the CaTeGory memory the clip queries (``memory``, else the carried or learned one) and, with
+        ``precompute``, everything the U-Net derives from them and from ``lq`` alone (``ClipCondition``)."""
         b, m = lq.shape[:2]
-        with torch.set_grad_enabled(torch.is_grad_enabled() and self.distiller.trainable):
-            tokens, seg = self.distiller(lq.flatten(0, 1))  # (B*m, k, d_dist), (B*m, seg_dim, h', w')
-        tokens = self.token_proj(tokens)  # (B*m, k, token_dim)
-        clip = self.clip_tokens(tokens.unflatten(0, (b, m))) if self.clip_tokens is not None else None
-        if self.memory is not None and memory is None:
-            memory = self.memory.clip_memory(b)
-        return SemanticCondition(tokens, seg, clip, memory)
+        cond = ClipCondition(tuple(y.shape[-2:]))
+        if self.distiller is not None:
+            with torch.set_grad_enabled(torch.is_grad_enabled() and self.distiller.trainable):
+                tokens, cond.seg = self.distiller(lq.flatten(0, 1))  # (B*m, k, d_dist), (B*m, seg_dim, h', w')
+            cond.tokens = self.token_proj(tokens)  # (B*m, k, token_dim)
+            if self.clip_tokens is not None:
+                cond.clip_tokens = self.clip_tokens(cond.tokens.unflatten(0, (b, m)))
+            if self.memory is not None:
+                cond.memory = self.memory.clip_memory(b) if memory is None else memory
+        if precompute:
+            cond.lq_chain, cond.levels = self._lq_chain(lq, cond.hr_size), self._prepare_levels(cond, m)
+        return cond
 
     def final_step(self, x_t: torch.Tensor, y: torch.Tensor, lq: torch.Tensor, t: torch.Tensor,
-                   cond: Optional[SemanticCondition]) -> Tuple[torch.Tensor, Optional[Memory]]:
+                   cond: Optional[ClipCondition]) -> Tuple[torch.Tensor, Optional[Memory]]:
         """The clip's last network call: ``x0_hat`` and the next memory, built once by M from this step's
         multi-scale decoder features (Alg. 1 l. 43-44); nothing is stored."""
         if self.memory is None:
             return self(x_t, y, lq, t, cond), None
+        cond = self.encode_condition(lq, y) if cond is None else cond
         x0, pooled = self._denoise(x_t, y, lq, t, cond, pool=True)
         return x0, self.memory.build(cond.memory, pooled, x_t.shape[1])
 
@@ -310,14 +343,14 @@ class SeeClearNet(PlainVSRMixin, ClipDenoiser):
 
     # -------------------------------------------------------------------------------------------- forward
     def forward(self, x_t: torch.Tensor, y: Optional[torch.Tensor] = None, lq: Optional[torch.Tensor] = None,
-                t: Optional[torch.Tensor] = None, cond: Optional[SemanticCondition] = None,
+                t: Optional[torch.Tensor] = None, cond: Optional[ClipCondition] = None,
                 chain: Optional[ClipChain] = None) -> torch.Tensor:
         """``x0_hat`` (denoiser contract). ``chain`` (training only, with ``cond=None``): the rows are consecutive
         clips of sequences, and each clip queries the memory built from the previous one (:meth:`chain_memory`).
         Called the plain BasicSR way, ``net(lq)``, it is a regression VSR network (``plain_vsr.py``)."""
         if is_plain_call(x_t, y, lq, t, cond):
             return self.regress(x_t)
-        if cond is None and self.distiller is not None:
+        if cond is None:
             memory = self.chain_memory(chain, y, lq) if chain is not None and self.memory is not None else None
             cond = self.encode_condition(lq, y, memory)
         return self._denoise(x_t, y, lq, t, cond)[0]
@@ -341,23 +374,51 @@ class SeeClearNet(PlainVSRMixin, ClipDenoiser):
         return tuple(torch.stack([mem[i] for mem in memories], dim=1).flatten(0, 1) for i in range(2))
 
     def _denoise(self, x_t: torch.Tensor, y: torch.Tensor, lq: torch.Tensor, t: torch.Tensor,
-                 cond: Optional[SemanticCondition], pool: bool = False) -> Tuple[torch.Tensor, List[torch.Tensor]]:
+                 cond: ClipCondition, pool: bool = False) -> Tuple[torch.Tensor, List[torch.Tensor]]:
         """The U-Net pass: ``x0_hat`` and, with ``pool``, the decoder features pooled for M (coarse to fine)."""
         b, m, c, h, w = x_t.shape
-        multiple = 2 ** (self.wavelet_levels + 3)
-        x, _ = pad_image(torch.cat([x_t, y], dim=2).flatten(0, 1), multiple, self.pad_mode)  # (B*m, 2C, Hp, Wp)
-        level_size = (x.shape[-2] >> self.wavelet_levels, x.shape[-1] >> self.wavelet_levels)
-        lq1 = self._to_level_grid(lq.flatten(0, 1), (h, w), level_size)  # (B*m, C, H1, W1)
+        if tuple(cond.hr_size) != (h, w):
+            raise ValueError(f'the condition was encoded for {tuple(cond.hr_size)} frames, x_t is {h}x{w}')
+        x, _ = pad_image(torch.cat([x_t, y], dim=2).flatten(0, 1), self.pad_multiple, self.pad_mode)
+        lq_chain = cond.lq_chain if cond.lq_chain is not None else self._lq_chain(lq, (h, w))
+        levels = cond.levels if cond.levels is not None else self._prepare_levels(cond, m)
         temb = self.time_mlp(timestep_embedding(t, self.num_feat))
-        inputs = LevelInputs(temb.repeat_interleave(m, dim=0), m, cond,
-                             None if cond is None else self._to_level_grid(cond.seg, (h, w), level_size))
-        feat = self.head(torch.cat([self._analysis(x), lq1], dim=1))
-        feat, skips = self._encode(feat, lq1, inputs)
-        for block in self.middle:
-            feat = block(feat, inputs)
-        feat, pooled = self._decode(feat, skips, inputs, pool)
+        inputs = LevelInputs(temb.repeat_interleave(m, dim=0), m)
+        feat = self.head(torch.cat([self._analysis(x), lq_chain[0]], dim=1))  # x: (B*m, 2C, Hp, Wp)
+        feat, skips = self._encode(feat, lq_chain, inputs)
+        for block, prepared in zip(self.middle, levels):
+            feat = block(feat, inputs, prepared)
+        feat, pooled = self._decode(feat, skips, inputs, levels[len(self.middle):], pool)
         out = self._synthesis(self.tail(feat))[..., :h, :w]  # (B*m, C, H, W)
         return y + out.view(b, m, c, h, w), pooled
+
+    # ----------------------------------------------------------------------------------- per-clip parts
+    @property
+    def pad_multiple(self) -> int:
+        """Frames are padded to multiples of this, so every level halves exactly."""
+        return 2 ** (self.wavelet_levels + 3)
+
+    def _level_size(self, hr_size: Tuple[int, int]) -> Tuple[int, int]:
+        """The padded level-1 grid of ``hr_size`` frames."""
+        return tuple(-(-s // self.pad_multiple) * self.pad_multiple >> self.wavelet_levels for s in hr_size)
+
+    def _lq_chain(self, lq: torch.Tensor, hr_size: Tuple[int, int]) -> List[torch.Tensor]:
+        """The parallel LR-condition chain: the LR frames (B, m, C, h, w) on the level-1 grid, then wavelet-downsampled
+        and convolved for levels 2-4 (re-injected there by :meth:`_encode`)."""
+        chain = [self._to_level_grid(lq.flatten(0, 1), hr_size, self._level_size(hr_size))]  # (B*m, C, H1, W1)
+        for down in self.lq_downs:
+            chain.append(down(chain[-1]))
+        return chain
+
+    def _prepare_levels(self, cond: ClipCondition, frames: int) -> List[LevelCondition]:
+        """Each middle block's and decoder level's per-clip parts (:meth:`SemanticLevel.prepare`)."""
+        size = self._level_size(cond.hr_size)
+        seg = None if cond.seg is None else self._to_level_grid(cond.seg, cond.hr_size, size)
+        depth = len(self.decoder) - 1  # the middle blocks run on the coarsest grid
+        depths = [depth] * len(self.middle) + list(range(depth, -1, -1))
+        return [level.prepare(cond, seg, (size[0] >> d, size[1] >> d), frames)
+                for level, d in zip((*self.middle, *self.decoder), depths)]
+
     def _analysis(self, x: torch.Tensor) -> torch.Tensor:
         """(N, C, H, W) -> (N, C * 4^k, H / 2^k, W / 2^k): Haar packet or pixel-unshuffle."""
         if self.use_dwt:
@@ -379,31 +440,29 @@ class SeeClearNet(PlainVSRMixin, ClipDenoiser):
         mode = self.pad_mode if pad_h < extent[0] and pad_w < extent[1] else 'replicate'
         return F.pad(x, (0, pad_w, 0, pad_h), mode=mode) if pad_h or pad_w else x
 
-    def _encode(self, feat: torch.Tensor, lq: torch.Tensor,
+    def _encode(self, feat: torch.Tensor, lq_chain: List[torch.Tensor],
                 inputs: LevelInputs) -> Tuple[torch.Tensor, List[torch.Tensor]]:
         skips = []
         for i, units in enumerate(self.encoder):
             if i > 0:
                 feat, skip = self.downs[i - 1](feat)
-                lq = self.lq_downs[i - 1](lq)  # the parallel LR-condition chain
-                feat = self.lq_fuse[i - 1](torch.cat([feat, lq], dim=1))
+                feat = self.lq_fuse[i - 1](torch.cat([feat, lq_chain[i]], dim=1))  # the LR-condition chain
                 skips.append(skip)
             for unit in units:
                 feat = checkpoint_block(self.grad_checkpoint, unit, feat, inputs.temb)
         return feat, skips
 
     def _decode(self, feat: torch.Tensor, skips: List[torch.Tensor], inputs: LevelInputs,
-                pool: bool) -> Tuple[torch.Tensor, List[torch.Tensor]]:
-        """Decoder levels, each querying the clip's fixed memory (Alg. 1 l. 38); with ``pool``, also the
-        per-level features M builds the next memory from (l. 39)."""
+                levels: List[LevelCondition], pool: bool) -> Tuple[torch.Tensor, List[torch.Tensor]]:
+        """Decoder levels, each querying the clip's fixed memory (Alg. 1 l. 38; its textures are in ``levels``); with
+        ``pool``, also the per-level features M builds the next memory from (l. 39)."""
         pooled = []
-        for k, level in enumerate(self.decoder):
+        for k, (level, prepared) in enumerate(zip(self.decoder, levels)):
             if k > 0:
                 feat = self.ups[k - 1](feat, skips.pop())
-            feat = level(feat, inputs)
+            feat = level(feat, inputs, prepared)
             if level.category is not None:
-                feat = checkpoint_block(self.grad_checkpoint, level.category, feat, inputs.cond.clip_tokens,
-                                        inputs.cond.memory)
+                feat = checkpoint_block(self.grad_checkpoint, level.category, feat, prepared.category)
                 if pool:
                     pooled.append(self.memory.pool(feat))
         return feat, pooled

@@ -37,6 +37,9 @@ Options read by this model (besides BasicSR's ``network_g``, ``path``, ``train.o
     val.carry_memory (bool) [true]: call ``end_clip(update)`` after each clip, carrying the memory built at the
         clip's final step to the next clip (Algorithm 1, lines 43-44); false restarts every clip from the learned
         memory (an ablation).
+    val.compile (bool) [false]: sample with ``torch.compile(net)`` (inductor; compiled once per model, again for a new
+        frame or tile size): the steps' U-Net passes run compiled, the per-clip hooks (``encode_condition``,
+        ``final_step``) eagerly. Fused elementwise work changes float rounding (tests/models/test_seeclear_model.py).
     val.save_img (bool), val.suffix (str | None): images go to
         ``visualization/<dataset>/<folder>/<frame>_<suffix | name | iter>.png`` (VideoBaseModel's naming).
 """
@@ -245,9 +248,15 @@ class SeeClearModel(VideoBaseModel):
 
     # ------------------------------------------------------------------------------------ testing
     def inference_net(self) -> nn.Module:
-        """The network used for sampling: the EMA copy when training keeps one, in eval mode."""
-        net = self.net_g_ema if hasattr(self, 'net_g_ema') else self.get_bare_model(self.net_g)
-        return net.eval()
+        """The network used for sampling: the EMA copy when training keeps one, in eval mode; compiled with
+        ``val.compile`` (the compiled wrapper passes the per-clip hooks through to the network)."""
+        net = (self.net_g_ema if hasattr(self, 'net_g_ema') else self.get_bare_model(self.net_g)).eval()
+        if not (self.opt.get('val') or {}).get('compile'):
+            return net
+        compiled = getattr(self, '_compiled_net', None)
+        if compiled is None or compiled._orig_mod is not net:
+            self._compiled_net = compiled = torch.compile(net)
+        return compiled.eval()
 
     def clip_length(self) -> int:
         """Test clip length ``m``: ``val.num_frame``, else ``network_g.num_frame``, else the train clips', else 5."""

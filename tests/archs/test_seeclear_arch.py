@@ -199,3 +199,115 @@ def test_zero_init_branches_make_the_full_net_the_dwt_only_baseline_at_init():
         assert torch.equal(default(x_t, y, lq, t), baseline(x_t, y, lq, t))  # same weights: no hidden switch
     torch.manual_seed(0)
     assert not torch.equal(build_network(tiny_opt()).eval()(x_t, y, lq, t), baseline(x_t, y, lq, t))
+
+
+# ------------------------------------------------------------------------ the per-clip condition (ClipCondition)
+ROWS = {'full': {}, 'no_semantic': dict(use_semantic=False, use_incam=False, use_category=False),
+        'no_incam': dict(use_incam=False), 'no_category': dict(use_category=False), 'no_mfsa': dict(use_mfsa=False),
+        'no_dwt': dict(use_dwt=False)}
+
+
+def trained_like(**kwargs) -> torch.nn.Module:
+    """A tiny net whose zero-initialised CaTeGory output is perturbed (as after training), so the query matters."""
+    net = build_network(tiny_opt(**kwargs)).eval()
+    for level in net.decoder:
+        if level.category is not None:
+            torch.nn.init.normal_(level.category.cross.attn.proj.weight, std=0.5)
+    return net
+
+
+def sample_two_clips(net, precompute: bool, tile: int = 0) -> torch.Tensor:
+    """Two carried clips of 2 frames (12x16 LR, 3 steps), the per-clip parts cached or recomputed every step."""
+    import functools
+
+    from seeclear_arch.diffusion import BlurringResShift
+    from seeclear_arch.models.sampling import sample_sequence
+    lq = torch.rand(1, 4, 3, 12, 16, generator=torch.Generator().manual_seed(4))
+    up = torch.nn.functional.interpolate(lq[0], scale_factor=4, mode='bicubic').clamp(0, 1)[None]
+    net.encode_condition = functools.partial(type(net).encode_condition, net, precompute=precompute)
+    try:
+        chunks = sample_sequence(net, BlurringResShift(num_timesteps=3), lambda idx: lq[:, list(idx)], 4, 2,
+                                 lambda x: up[:, :x.shape[1]], seed=1, tile=tile, tile_overlap=4)
+        return torch.cat([frames for _, frames in chunks], dim=1)
+    finally:
+        del net.encode_condition
+
+
+@pytest.mark.parametrize('row', ROWS)
+@pytest.mark.parametrize('tile', [0, 8])
+def test_cached_clip_condition_samples_exactly_the_uncached_path(row, tile, one_thread):
+    """encode_condition prepares the LR chain, G(P) and every cross-attention's keys/values once per clip; sampling
+    with them is bit-identical to recomputing them at every step (float32), for every ablation row and with tiles."""
+    net = trained_like(**ROWS[row])
+    cached = sample_two_clips(net, precompute=True, tile=tile)
+    assert torch.equal(cached, sample_two_clips(net, precompute=False, tile=tile))
+
+
+def test_per_clip_parts_run_once_per_clip(one_thread):
+    net = trained_like()
+    calls = {'generator': 0, 'lq_down': 0, 'to_kv': 0}
+    net.middle[0].semantic.generator.register_forward_hook(lambda *a: calls.__setitem__('generator',
+                                                                                         calls['generator'] + 1))
+    net.lq_downs[0].register_forward_hook(lambda *a: calls.__setitem__('lq_down', calls['lq_down'] + 1))
+    net.decoder[0].category.cross.attn.to_kv.register_forward_hook(lambda *a: calls.__setitem__('to_kv',
+                                                                                                calls['to_kv'] + 1))
+    sample_two_clips(net, precompute=True)
+    assert calls == {'generator': 2, 'lq_down': 2, 'to_kv': 2}  # 2 clips of 3 steps: once per clip
+    calls.update(generator=0, lq_down=0, to_kv=0)
+    sample_two_clips(net, precompute=False)
+    assert calls == {'generator': 6, 'lq_down': 6, 'to_kv': 6}
+
+
+def test_training_forward_builds_the_cache_with_the_same_outputs_and_gradients():
+    """forward(cond=None) (training, the chained memory included) equals the U-Net pass on an uncached condition,
+    gradients included: the cache is built inside forward, so the graph is the same."""
+    net = trained_like().train()
+    x_t, y, lq, t = clip_inputs(b=2, m=2, h=8, w=8)
+    chain = ClipChain(torch.randn(x_t.shape, generator=torch.Generator().manual_seed(2)), torch.ones(2), num_clips=2)
+    t = torch.tensor([3.0, 1.0])
+
+    def grads(out):
+        net.zero_grad()
+        out.square().mean().backward()
+        return {n: p.grad.clone() for n, p in net.named_parameters() if p.grad is not None}
+
+    out = net(x_t, y, lq, t, chain=chain)
+    ref = net._denoise(x_t, y, lq, t, net.encode_condition(lq, y, net.chain_memory(chain, y, lq), precompute=False))[0]
+    assert torch.equal(out, ref)
+    cached, uncached = grads(out), grads(ref)
+    assert cached.keys() == uncached.keys() and all(torch.equal(cached[n], uncached[n]) for n in cached)
+
+
+def test_condition_of_another_frame_size_is_rejected():
+    net = build_network(tiny_opt()).eval()
+    x_t, y, lq, t = clip_inputs(m=2, h=8, w=8)
+    _, y2, lq2, _ = clip_inputs(m=2, h=8, w=12)
+    with torch.no_grad(), pytest.raises(ValueError, match='encoded for'):
+        net(x_t, y, lq, t, net.encode_condition(lq2, y2))
+
+
+def test_bf16_autocast_step_does_all_matrix_work_in_bf16():
+    """Under bf16 autocast a sampler step has no float32 island: every matmul, convolution and attention (SDPA's
+    fused kernel; its math fallback would upcast) produces bf16."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+    matrix = ('mm', 'bmm', 'addmm', 'baddbmm', 'convolution', '_scaled_dot_product_flash_attention_for_cpu')
+
+    class MatrixDtypes(TorchDispatchMode):
+        def __init__(self):
+            super().__init__()
+            self.seen = []
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            out = func(*args, **(kwargs or {}))
+            if func.overloadpacket.__name__ in matrix:
+                self.seen.append((func.overloadpacket.__name__, (out[0] if isinstance(out, tuple) else out).dtype))
+            return out
+
+    net = trained_like().eval()
+    x_t, y, lq, t = clip_inputs(m=2, h=16, w=16)
+    with torch.no_grad(), torch.autocast('cpu', dtype=torch.bfloat16):
+        cond = net.encode_condition(lq, y)
+        with MatrixDtypes() as mode:
+            net(x_t, y, lq, t, cond)
+    assert {name for name, _ in mode.seen} >= {'addmm', 'convolution', '_scaled_dot_product_flash_attention_for_cpu'}
+    assert [s for s in mode.seen if s[1] != torch.bfloat16] == []
