@@ -174,6 +174,14 @@ def test_mp4_writer_leaves_nothing_on_error(tmp_path):
     assert os.listdir(tmp_path) == []
 
 
+def test_compare_sampling_speed_against_the_same_checkout_is_bit_identical(tiny, tmp_path, repo_root, subprocess_env):
+    script = osp.join(repo_root, 'scripts', 'compare_sampling_speed.py')
+    proc = run([sys.executable, script, '-opt', tiny['yml'], '--base', repo_root, '--lr-size', '8x12', '--clip', '3',
+                '--steps', '2', '--rounds', '2'], cwd=str(tmp_path), env=subprocess_env)
+    assert 'round 1 base' in proc.stdout and 'round 1 new' in proc.stdout
+    assert 'bit-identical True  max|diff| 0' in proc.stdout
+
+
 def test_benchmark_script(tiny, tmp_path, repo_root, subprocess_env):
     script = osp.join(repo_root, 'scripts', 'benchmark_sampling.py')
     proc = run([sys.executable, script, '-opt', tiny['yml'], '--lr-size', '8x12', '--clip', '3', '--steps', '2',

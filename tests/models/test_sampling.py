@@ -202,3 +202,30 @@ def test_progress_bars_show_eta_on_a_terminal_only():
     assert [pbar_option(v) for v in (None, False, True, 'steps')] == [None, None, 'clips', 'steps']
     with pytest.raises(ValueError, match='val.pbar'):
         pbar_option('yes')
+
+
+def test_bfloat16_casts_the_weights_once_per_clip(seeclear, monkeypatch):
+    """The clip-wide cast scope: the same frames as casting the weights at every step, with fewer casts."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    from seeclear_arch.models import sampling
+    lq = torch.rand(1, 2, 3, 8, 8, generator=torch.Generator().manual_seed(4))
+    weights = {id(p) for p in seeclear.parameters()}
+
+    class WeightCasts(TorchDispatchMode):
+        count = 0
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            if func.overloadpacket is torch.ops.aten._to_copy and id(args[0]) in weights:
+                WeightCasts.count += 1
+            return func(*args, **(kwargs or {}))
+
+    counts, outs = [], []
+    for scope in (sampling.clip_cast_scope, lambda device, dtype: sampling.contextlib.nullcontext()):
+        monkeypatch.setattr(sampling, 'clip_cast_scope', scope)
+        WeightCasts.count = 0
+        with WeightCasts():
+            outs.append(_run(seeclear, lq, dtype='bfloat16'))
+        counts.append(WeightCasts.count)
+    assert torch.equal(outs[0], outs[1])
+    assert 0 < counts[0] < counts[1] / 2  # 3 steps per clip: most casts were cached
