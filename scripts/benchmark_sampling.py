@@ -3,24 +3,26 @@
 Usage:
     python scripts/benchmark_sampling.py -opt options/train_seeclear_demo.yml [--lr-size 64x64] [--clip 5] \
         [--steps 15] [--repeats 3] [--device cpu|cuda] [--dtype float32|bfloat16|float16] [--random-distiller] \
-        [--tile 0] [--tile-overlap 8] [--matmul-size 2048] [--profile K] [--compile] [--json PATH]
+        [--tile 0] [--tile-overlap 8] [--warmup 1] [--no-flops] [--matmul-size 2048] [--profile K] [--compile] \
+        [--json PATH]
 
 Builds ``SeeClearModel`` from the yml (``network_g``, ``diffusion``, ``diffusion_range``, optional
 ``network_base``) in test mode without loading ``path.pretrain_network_g``, then times what inference runs per
 clip: ``condition`` + the engine's ``sample_clip`` (``encode_condition``, ``--steps`` network calls, the last one
-building the next memory, ``end_clip``) on a random
-LR clip, after one warm-up run. ``--random-distiller`` builds a pretrained distiller from its config with random
-weights (as scripts/count_params.py). bfloat16/float16 run the network calls under ``torch.autocast`` (the sampler
-stays float32, as in inference); ``--tile N`` samples N x N LR tiles (``seeclear_arch.models.tiling``). Peak memory is
+building the next memory, ``end_clip``) on a random LR clip, after ``--warmup`` warm-up runs (default 1).
+``--random-distiller`` builds a pretrained distiller from its config with random weights (as
+scripts/count_params.py). bfloat16/float16 run the network calls under ``torch.autocast`` (the sampler stays
+float32, as in inference); ``--tile N`` samples N x N LR tiles (``seeclear_arch.models.tiling``). Peak memory is
 ``torch.cuda.max_memory_allocated`` on cuda and the process's peak RSS (``getrusage``) on CPU.
 
 Throughput: ``GFLOP/frame`` is one run of the clip counted with ``torch.utils.flop_counter.FlopCounterMode``
 (matmuls, convolutions and attention; elementwise work and norms count 0) divided by ``--clip``; ``GFLOP/s`` is that
 count over the median clip time; ``matmul GFLOP/s`` is a ``--matmul-size`` square matmul in ``--dtype`` on the same
 threads, timed between the clip runs (so both see the same machine load), and ``of matmul`` the fraction of it the
-sampler reaches. ``--profile K`` prints torch.profiler's top-K operators by self CPU time for one more clip run and
-the share of self CPU time spent in matrix kernels. ``--compile`` samples with ``torch.compile`` (``val.compile``; the
-warm-up run compiles).
+sampler reaches. ``--no-flops`` skips the counting run (those three read ``n/a``): with ``--warmup 0 --repeats 1``
+the clip runs exactly once, which a peak-memory measurement of a slow configuration needs. ``--profile K`` prints
+torch.profiler's top-K operators by self CPU time for one more clip run and the share of self CPU time spent in
+matrix kernels. ``--compile`` samples with ``torch.compile`` (``val.compile``; the warm-up run compiles).
 """
 import argparse
 import copy
@@ -51,7 +53,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--lr-size', default='64x64', help='LR clip size HxW')
     parser.add_argument('--clip', type=int, default=5, help='frames per clip (m)')
     parser.add_argument('--steps', type=int, default=15, help='sampler steps (<= diffusion.num_timesteps)')
-    parser.add_argument('--repeats', type=int, default=3, help='timed runs after one warm-up run')
+    parser.add_argument('--repeats', type=int, default=3, help='timed runs after the warm-up runs')
+    parser.add_argument('--warmup', type=int, default=1, help='untimed runs before the timed ones (0: none)')
+    parser.add_argument('--no-flops', action='store_true', help='skip the FlopCounterMode run (GFLOP fields: n/a)')
     parser.add_argument('--device', choices=('cpu', 'cuda'), default='cpu')
     parser.add_argument('--dtype', choices=tuple(DTYPES), default='float32')
     parser.add_argument('--random-distiller', action='store_true')
@@ -68,6 +72,8 @@ def parse_args() -> argparse.Namespace:
         parser.error('--device cuda but torch.cuda.is_available() is False')
     if args.repeats < 1 or args.clip < 1:
         parser.error('--repeats and --clip must be >= 1')
+    if args.warmup < 0:
+        parser.error('--warmup must be >= 0')
     return args
 
 
@@ -184,7 +190,8 @@ def run(args: argparse.Namespace) -> Dict[str, object]:
     model = build_inference_model(benchmark_options(args))
     lq = torch.rand(1, args.clip, 3, h, w, generator=torch.Generator().manual_seed(args.seed)).to(model.device)
     dtype = DTYPES[args.dtype]
-    time_clip(model, lq, args)  # warm-up (allocator, cuDNN / kernel selection, compilation)
+    for _ in range(args.warmup):  # allocator, cuDNN / kernel selection, compilation
+        time_clip(model, lq, args)
     if model.device.type == 'cuda':
         torch.cuda.reset_peak_memory_stats(model.device)
     times, matmul = [], [matmul_gflops(args.matmul_size, dtype, model.device)]
@@ -193,19 +200,23 @@ def run(args: argparse.Namespace) -> Dict[str, object]:
         matmul.append(matmul_gflops(args.matmul_size, dtype, model.device))
     peak = peak_memory_mib(model.device)
     per_clip, matmul_rate = statistics.median(times), statistics.median(matmul)
-    compiled = model.opt['val'].pop('compile', False)  # counted eagerly: the FLOPs are the same, dynamo may not be
-    flops = count_flops(model.inference_net(), lambda: time_clip(model, lq, args))
-    model.opt['val']['compile'] = compiled
+    flops = None
+    if not args.no_flops:
+        compiled = model.opt['val'].pop('compile', False)  # counted eagerly: same FLOPs, dynamo may not be countable
+        flops = count_flops(model.inference_net(), lambda: time_clip(model, lq, args))
+        model.opt['val']['compile'] = compiled
     params = sum(p.numel() for p in model.inference_net().parameters())
     row = {'network': model.opt['network_g']['type'], 'params': f'{params / 1e6:.2f}M', 'device': args.device,
            'dtype': args.dtype, 'compile': args.compile, 'lr': f'{h}x{w}', 'hr': f'{h * model.scale}x{w * model.scale}',
-           'clip': args.clip, 'steps': args.steps, 'tile': args.tile, 'repeats': args.repeats,
+           'clip': args.clip, 'steps': args.steps, 'tile': args.tile, 'warmup': args.warmup,
+           'repeats': args.repeats,
            's/clip': f'{per_clip:.3f}', 'min s/clip': f'{min(times):.3f}', 'max s/clip': f'{max(times):.3f}',
            's/frame': f'{per_clip / args.clip:.3f}', 's/step': f'{per_clip / args.steps:.4f}',
            's/frame/step': f'{per_clip / args.clip / args.steps:.4f}',
-           'GFLOP/frame': f'{flops / args.clip / 1e9:.2f}', 'GFLOP/s': f'{flops / per_clip / 1e9:.1f}',
+           'GFLOP/frame': 'n/a' if flops is None else f'{flops / args.clip / 1e9:.2f}',
+           'GFLOP/s': 'n/a' if flops is None else f'{flops / per_clip / 1e9:.1f}',
            'matmul GFLOP/s': f'{matmul_rate:.1f}', 'matmul size': args.matmul_size,
-           'of matmul': f'{flops / per_clip / 1e9 / matmul_rate:.3f}',
+           'of matmul': 'n/a' if flops is None else f'{flops / per_clip / 1e9 / matmul_rate:.3f}',
            'peak MiB': f'{peak:.0f}', 'threads': torch.get_num_threads()}
     if args.profile:
         row['profile'] = profile_clip(lambda: time_clip(model, lq, args), args.profile)

@@ -194,3 +194,14 @@ def test_benchmark_script(tiny, tmp_path, repo_root, subprocess_env):
         row = json.load(f)
     assert float(row['GFLOP/frame']) > 0 and float(row['matmul GFLOP/s']) > 0 and 0 < float(row['of matmul'])
     assert 'Self CPU' in row['profile'] and 'Self CPU' in proc.stdout  # the operator table
+
+
+def test_benchmark_single_run_for_peak_memory(tiny, tmp_path, repo_root, subprocess_env):
+    # --warmup 0 --no-flops --repeats 1: the clip runs once and the FLOP fields say they were not counted
+    script = osp.join(repo_root, 'scripts', 'benchmark_sampling.py')
+    run([sys.executable, script, '-opt', tiny['yml'], '--lr-size', '8x12', '--clip', '3', '--steps', '2',
+         '--repeats', '1', '--warmup', '0', '--no-flops', '--matmul-size', '64', '--json', str(tmp_path / 'row.json')],
+        cwd=str(tmp_path), env=subprocess_env)
+    with open(tmp_path / 'row.json') as f:
+        row = json.load(f)
+    assert row['warmup'] == 0 and row['GFLOP/frame'] == row['of matmul'] == 'n/a' and float(row['peak MiB']) > 0
