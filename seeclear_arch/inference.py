@@ -125,27 +125,38 @@ def super_resolve(model, seq: LRSequence, chunk: Optional[int] = None, seed: Opt
 
 
 def auto_tile(model, seq: LRSequence, max_memory_gib: float, chunk: Optional[int] = None,
-              dtype: Optional[str] = None, probe_sizes: Tuple[int, int] = (32, 64)) -> int:
+              dtype: Optional[str] = None, probe_sizes: Tuple[int, int] = (32, 64),
+              tile_overlap: int = tiling.DEFAULT_OVERLAP) -> int:
     """``--tile auto``: the largest LR tile whose estimated peak memory fits ``max_memory_gib`` (0 = no tiles).
 
     The peak of one clip's largest network call is measured at two probe tile sizes (``tiling.measure_peak``:
     CUDA's allocator peak, else the sampled RSS of this process) and extrapolated linearly per pixel (x1.25), plus
-    the engine's full-frame buffers and this process's memory now (``tiling.MemoryModel``)."""
+    the per-clip conditions of the other tiles (the engine holds one per tile for the whole clip; their size is
+    measured at the larger probe), the engine's full-frame buffers and this process's memory now
+    (``tiling.MemoryModel``)."""
     if max_memory_gib is None or max_memory_gib <= 0:
         raise ValueError(f'--tile auto needs --max-memory GIB (a positive number of GiB), got {max_memory_gib!r}.')
     clip_len, scale, device = model.clip_length(), model.scale, model.device
     dtype = dtype or str((model.opt.get('val') or {}).get('dtype') or 'float32')
     net = model.inference_net()
 
-    def probe(size: int) -> int:
+    def probe_clip(size: int) -> Tuple[torch.Tensor, torch.Tensor]:
         lq = torch.rand(1, clip_len, 3, size, size, generator=torch.Generator().manual_seed(0)).to(device)
-        y = model.condition(lq)
+        return lq, model.condition(lq)
+
+    def probe(size: int) -> int:
+        lq, y = probe_clip(size)
         return tiling.measure_peak(lambda: sampling.probe_network_call(net, model.diffusion, lq, y, dtype), device)
+
+    def cond_bytes(size: int) -> int:
+        return tiling.tensor_bytes(sampling.clip_condition(net, model.diffusion, *probe_clip(size), dtype))
 
     fixed = torch.cuda.memory_allocated(device) if device.type == 'cuda' else tiling.current_rss()
     chunk_len = resolve_chunk(chunk, clip_len) if chunk != 0 else len(seq)
-    memory = tiling.fit_memory_model(probe, probe_sizes, scale, clip_len, fixed, chunk_len)
-    return tiling.choose_tile(seq.size, max_memory_gib * 2**30, memory.peak, align=tiling.tile_align(scale))
+    align = tiling.tile_align(scale)
+    memory = tiling.fit_memory_model(probe, probe_sizes, scale, clip_len, fixed, chunk_len, cond_bytes=cond_bytes,
+                                     overlap=tile_overlap, align=align)
+    return tiling.choose_tile(seq.size, max_memory_gib * 2**30, memory.peak, align=align)
 
 
 # ------------------------------------------------------------------------------------------------ output
@@ -210,7 +221,10 @@ class SamplingOptions:
 def _resolve_tile(model, seq: LRSequence, opts: SamplingOptions, chunk: Optional[int]) -> Optional[int]:
     if opts.tile != 'auto':
         return opts.tile
-    return auto_tile(model, seq, opts.max_memory, chunk, opts.dtype)
+    overlap = opts.tile_overlap
+    if overlap is None:
+        overlap = int((model.opt.get('val') or {}).get('tile_overlap', tiling.DEFAULT_OVERLAP))
+    return auto_tile(model, seq, opts.max_memory, chunk, opts.dtype, tile_overlap=overlap)
 
 
 def _write_chunk(out_dir: str, start: int, frames: torch.Tensor, writer: Optional[Mp4Writer],

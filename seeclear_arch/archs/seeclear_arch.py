@@ -65,7 +65,7 @@ class ClipCondition:
 
     hr_size: Tuple[int, int]  # (H, W) of the frames the condition was made for
     tokens: Optional[torch.Tensor] = None  # (B*m, k, token_dim) frame tokens O_i, projected to the net's token_dim
-    seg: Optional[torch.Tensor] = None  # (B*m, seg_dim, h', w') segmentation features P_i
+    seg: Optional[torch.Tensor] = None  # (B*m, seg_dim, h', w') segmentation features P_i (None once in levels)
     clip_tokens: Optional[torch.Tensor] = None  # (B, num_clip_tokens, token_dim) O_c
     memory: Optional[Memory] = None  # (C_m, T_m) that every decoder level queries during the clip (Alg. 1 l. 38)
     lq_chain: Optional[List[torch.Tensor]] = None  # (B*m, C_k, H_k, W_k): the LR-condition chain on levels 1-4
@@ -310,6 +310,9 @@ class SeeClearNet(PlainVSRMixin, ClipDenoiser):
                 cond.memory = self.memory.clip_memory(b) if memory is None else memory
         if precompute:
             cond.lq_chain, cond.levels = self._lq_chain(lq, cond.hr_size), self._prepare_levels(cond, m)
+            # only _prepare_levels reads P_i: drop the largest per-clip tensor (80 of 125 MiB of a 5-frame 256^2 tile
+            # in the paper configuration), which the engine would otherwise hold for every tile of the frame
+            cond.seg = None
         return cond
 
     def final_step(self, x_t: torch.Tensor, y: torch.Tensor, lq: torch.Tensor, t: torch.Tensor,

@@ -146,6 +146,14 @@ def _sample_clip(net: nn.Module, process: BlurringResShift, lq: torch.Tensor, y:
 
 
 @torch.no_grad()
+def clip_condition(net: nn.Module, process: BlurringResShift, lq: torch.Tensor, y: torch.Tensor,
+                   dtype: str = 'float32') -> Any:
+    """What :func:`sample_clip` holds per tile for a clip: ``encode_condition(lq, y)`` (y in [0, 1])."""
+    with network_autocast(y.device, dtype):
+        return call_hook(net, 'encode_condition', lq, process.to_range(y))
+
+
+@torch.no_grad()
 def probe_network_call(net: nn.Module, process: BlurringResShift, lq: torch.Tensor, y: torch.Tensor,
                        dtype: str = 'float32') -> None:
     """The largest network call of a clip, as :func:`sample_clip` makes it: ``encode_condition`` and

@@ -13,6 +13,7 @@ by the sum of the windows, as in the Gaussian/cosine tile blending of MultiDiffu
 Tiled VAE/StableSR's tiled sampling (Wang et al., 2023): the two ramps of an overlap sum to 1, so a smooth
 prediction is reproduced and seams are feathered over the overlap.
 """
+import dataclasses
 import math
 import os
 import threading
@@ -145,15 +146,21 @@ class MemoryModel:
     scale: int
     clip_len: int
     chunk_len: int = 0  # frames per chunk (the chunk's condition and outputs are kept whole); 0: clip_len
+    cond_per_pixel: float = 0.0  # bytes of one tile's per-clip condition (encode_condition) per HR pixel and frame
+    overlap: int = DEFAULT_OVERLAP  # LR overlap of the tiles (their number sets how many conditions are held)
+    align: int = 2
 
     FRAME_BUFFERS = 10
 
     def peak(self, frame: Tuple[int, int], tile: int) -> float:
         h, w = frame
-        th, tw = (h, w) if tile == 0 else (min(tile + 1, h), min(tile + 1, w))  # the last tile may be 1 px more
+        tiles = plan_tiles(frame, tile, min(self.overlap, tile - 1) if tile else 0, self.align)
+        areas = [(t.bottom - t.top) * (t.right - t.left) for t in tiles]
         hr = self.scale ** 2
         frames = self.FRAME_BUFFERS * self.clip_len + 2 * (self.chunk_len or self.clip_len)
-        return self.fixed + self.per_pixel * th * tw * hr * self.clip_len + frames * 3 * 4 * h * w * hr
+        # the engine keeps every tile's condition for the whole clip; the largest tile's is inside per_pixel
+        conds = self.cond_per_pixel * (sum(areas) - max(areas)) * hr * self.clip_len
+        return self.fixed + self.per_pixel * max(areas) * hr * self.clip_len + conds + frames * 3 * 4 * h * w * hr
 
 
 def choose_tile(frame: Tuple[int, int], budget_bytes: float, peak: Callable[[Tuple[int, int], int], float],
@@ -222,11 +229,29 @@ def measure_peak(fn: Callable[[], Any], device: torch.device, interval: float = 
 
 
 def fit_memory_model(probe: Callable[[int], int], sizes: Tuple[int, int], scale: int, clip_len: int,
-                     fixed: float, chunk_len: int = 0, margin: float = 1.25) -> MemoryModel:
+                     fixed: float, chunk_len: int = 0, margin: float = 1.25,
+                     cond_bytes: Optional[Callable[[int], int]] = None, overlap: int = DEFAULT_OVERLAP,
+                     align: int = 2) -> MemoryModel:
     """:class:`MemoryModel` from ``probe(size)``, the peak bytes of one network call on ``size x size`` LR tiles,
-    at two sizes: the per-pixel slope (times ``margin``) of the line through both; ``fixed`` the baseline."""
+    at two sizes: the per-pixel slope (times ``margin``) of the line through both; ``fixed`` the baseline.
+    ``cond_bytes(size)``: the bytes of one such tile's per-clip condition, measured at the larger size."""
     small, large = sizes
     peaks = [probe(small), probe(large)]
     pixels = [s * s * scale ** 2 * clip_len for s in sizes]
     slope = max((peaks[1] - peaks[0]) / (pixels[1] - pixels[0]), peaks[1] / pixels[1])
-    return MemoryModel(fixed=fixed, per_pixel=slope * margin, scale=scale, clip_len=clip_len, chunk_len=chunk_len)
+    cond = 0.0 if cond_bytes is None else cond_bytes(large) / pixels[1] * margin
+    return MemoryModel(fixed=fixed, per_pixel=slope * margin, scale=scale, clip_len=clip_len, chunk_len=chunk_len,
+                       cond_per_pixel=cond, overlap=overlap, align=align)
+
+
+def tensor_bytes(obj: Any) -> int:
+    """Bytes of the tensors in ``obj``: a tensor, or dataclasses, lists, tuples and dicts of them."""
+    if torch.is_tensor(obj):
+        return obj.numel() * obj.element_size()
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return sum(tensor_bytes(getattr(obj, f.name)) for f in dataclasses.fields(obj))
+    if isinstance(obj, (list, tuple)):
+        return sum(tensor_bytes(x) for x in obj)
+    if isinstance(obj, dict):
+        return sum(tensor_bytes(x) for x in obj.values())
+    return 0

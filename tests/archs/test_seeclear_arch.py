@@ -258,6 +258,15 @@ def test_per_clip_parts_run_once_per_clip(one_thread):
     assert calls == {'generator': 6, 'lq_down': 6, 'to_kv': 6}
 
 
+def test_cached_condition_drops_the_segmentation_features_it_has_used():
+    """P_i is read only to prepare G(P): the cached condition does not keep it (the engine holds one per tile)."""
+    net = build_network(tiny_opt()).eval()
+    x_t, y, lq, _ = clip_inputs(m=2, h=8, w=8)
+    with torch.no_grad():
+        cached, uncached = net.encode_condition(lq, y), net.encode_condition(lq, y, precompute=False)
+    assert cached.seg is None and cached.levels is not None and uncached.seg is not None
+
+
 def test_training_forward_builds_the_cache_with_the_same_outputs_and_gradients():
     """forward(cond=None) (training, the chained memory included) equals the U-Net pass on an uncached condition,
     gradients included: the cache is built inside forward, so the graph is the same."""

@@ -13,6 +13,7 @@ from seeclear_arch.models.tiling import (
     measure_peak,
     parse_tile,
     plan_tiles,
+    tensor_bytes,
     tile_align,
 )
 
@@ -90,6 +91,34 @@ def test_memory_model_fit_and_peak():
     small, large = model.peak((100, 100), 20), model.peak((100, 100), 40)
     assert 5e8 < small < large < model.peak((100, 100), 0)
     assert isinstance(model, MemoryModel)
+
+
+def test_memory_model_counts_the_conditions_of_the_other_tiles():
+    """The engine holds every tile's per-clip condition for the whole clip: the estimate adds all but the largest
+    tile's (that one is in the per-pixel probe), and nothing untiled."""
+    kwargs = dict(fixed=0.0, per_pixel=10.0, scale=4, clip_len=2, overlap=4, align=2)
+    plain, held = MemoryModel(**kwargs), MemoryModel(cond_per_pixel=3.0, **kwargs)
+    frame = (40, 60)
+    assert held.peak(frame, 0) == plain.peak(frame, 0)
+    areas = [(t.bottom - t.top) * (t.right - t.left) for t in plan_tiles(frame, 16, 4, 2)]
+    assert len(areas) > 1
+    assert held.peak(frame, 16) - plain.peak(frame, 16) == pytest.approx(3.0 * (sum(areas) - max(areas)) * 16 * 2)
+    fitted = fit_memory_model(lambda s: 100 * s * s, (8, 16), scale=4, clip_len=2, fixed=0.0, margin=1.0,
+                              cond_bytes=lambda s: 7 * s * s * 16 * 2, overlap=4)
+    assert fitted.cond_per_pixel == pytest.approx(7.0) and fitted.overlap == 4
+
+
+def test_tensor_bytes_walks_dataclasses_and_containers():
+    from dataclasses import dataclass
+
+    @dataclass
+    class Held:
+        a: torch.Tensor
+        rest: list
+
+    small = {'k': torch.zeros(1, dtype=torch.uint8)}
+    held = Held(torch.zeros(2, 3), [torch.zeros(4, dtype=torch.bfloat16), small, None])
+    assert tensor_bytes(held) == 2 * 3 * 4 + 4 * 2 + 1
 
 
 def test_measure_peak_sees_a_temporary_allocation(monkeypatch):
