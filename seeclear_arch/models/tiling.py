@@ -166,18 +166,21 @@ class MemoryModel:
 def choose_tile(frame: Tuple[int, int], budget_bytes: float, peak: Callable[[Tuple[int, int], int], float],
                 align: int = 2, min_tile: int = MIN_TILE) -> int:
     """The largest tile (LR pixels, a multiple of ``align``) whose estimated ``peak(frame, tile)`` fits
-    ``budget_bytes``; 0 (no tiles) when the whole frame fits. Raises naming ``--max-memory`` if none fits."""
+    ``budget_bytes``; 0 (no tiles) when the whole frame fits. Raises naming ``--max-memory`` if none fits.
+
+    Every multiple of ``align`` is tried, not a bisection: the estimate is not monotonic in the tile, because the
+    per-clip conditions held for every tile grow again for small tiles (more tiles, more overlap)."""
     h, w = frame
     if peak(frame, 0) <= budget_bytes:
         return 0
-    lo, hi = max(align, min_tile // align * align), max(h, w) // align * align
-    if peak(frame, lo) > budget_bytes:
-        raise ValueError(f'--max-memory {budget_bytes / 2**30:.2f} GiB is too small: even {lo}-pixel tiles of a '
-                         f'{h}x{w} LR frame need about {peak(frame, lo) / 2**30:.2f} GiB.')
-    while hi - lo > align:  # peak grows with the tile: binary search over multiples of align
-        mid = (lo + hi) // 2 // align * align
-        lo, hi = (mid, hi) if peak(frame, mid) <= budget_bytes else (lo, mid)
-    return hi if peak(frame, hi) <= budget_bytes else lo
+    lo, hi = max(align, min_tile // align * align), max(align, max(h, w) // align * align)
+    estimates = {tile: peak(frame, tile) for tile in range(lo, hi + 1, align)}
+    fitting = [tile for tile, need in estimates.items() if need <= budget_bytes]
+    if fitting:
+        return max(fitting)
+    best = min(estimates, key=estimates.get)
+    raise ValueError(f'--max-memory {budget_bytes / 2**30:.2f} GiB is too small: the smallest estimate for a {h}x{w} '
+                     f'LR frame, with {best}-pixel tiles, is about {estimates[best] / 2**30:.2f} GiB.')
 
 
 def parse_tile(text: str) -> Optional[int]:

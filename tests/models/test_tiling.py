@@ -84,6 +84,17 @@ def test_choose_tile_is_the_largest_that_fits():
         choose_tile(frame, 2**30, _peak)
 
 
+def test_choose_tile_when_small_tiles_need_more_memory_again():
+    """With every tile's condition held, the estimate is U-shaped in the tile: the largest fitting tile is found
+    even where the smallest tile does not fit, and the error names the smallest estimate."""
+    def u_shaped(frame, tile):
+        return 1e12 if tile == 0 else (tile - 100) ** 2  # the whole frame never fits
+    frame = (270, 480)
+    assert choose_tile(frame, 50 ** 2, u_shaped) == 150  # 16 does not fit, 150 does, 152 does not
+    with pytest.raises(ValueError, match=r'--max-memory .* with 100-pixel tiles'):
+        choose_tile(frame, -1.0, u_shaped)
+
+
 def test_memory_model_fit_and_peak():
     model = fit_memory_model(lambda s: 1000 + 10 * s * s * 16 * 2, (8, 16), scale=4, clip_len=2, fixed=5e8,
                              margin=1.0)
