@@ -159,11 +159,12 @@ def probe_network_call(net: nn.Module, process: BlurringResShift, lq: torch.Tens
     """The largest network call of a clip, as :func:`sample_clip` makes it: ``encode_condition`` and
     ``final_step`` at ``t = T`` on the prior (for ``--tile auto``'s memory probe; the memory is left as it was)."""
     state = call_hook(net, 'memory_state')
+    cond = clip_condition(net, process, lq, y, dtype)
     y = process.to_range(y)
     t = torch.full((y.shape[0], ), float(process.timesteps()[0]), device=y.device)
     u = process.scale_model_input(process.prior_sample(y, torch.Generator(device=y.device).manual_seed(0)), t)
     with network_autocast(y.device, dtype):
-        final_step(net, u, y, lq, t, call_hook(net, 'encode_condition', lq, y))
+        final_step(net, u, y, lq, t, cond)
     call_hook(net, 'load_memory_state', state)
 
 
