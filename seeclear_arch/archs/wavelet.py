@@ -52,10 +52,22 @@ def haar_dwt(x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
     return bands[:, :, 0], bands[:, :, 1:].transpose(1, 2)
 
 
+def memory_format_of(x: torch.Tensor) -> torch.memory_format:
+    """``torch.channels_last`` for channels-last (B, C, H, W) features, else ``torch.contiguous_format``."""
+    return torch.channels_last if x.dim() == 4 and x.is_contiguous(memory_format=torch.channels_last) \
+        else torch.contiguous_format
+
+
 def haar_idwt(ll: torch.Tensor, highs: torch.Tensor) -> torch.Tensor:
-    """Inverse of :func:`haar_dwt`: ``ll`` (B, C, h, w), ``highs`` (B, 3, C, h, w) -> (B, C, 2h, 2w)."""
-    bands = torch.cat([ll[:, None], highs], dim=1).transpose(1, 2).flatten(1, 2)  # (B, C * 4, h, w)
-    return F.conv_transpose2d(bands, _haar_filters(ll), stride=2, groups=ll.shape[1])
+    """Inverse of :func:`haar_dwt`: ``ll`` (B, C, h, w), ``highs`` (B, 3, C, h, w) -> (B, C, 2h, 2w), in ``ll``'s
+    memory layout (the bands are written straight into the interleaved (B, C * 4, h, w) input of the transposed
+    conv, so a channels-last U-Net stays channels-last)."""
+    b, c, h, w = ll.shape
+    bands = torch.empty((b, 4 * c, h, w), dtype=ll.dtype, device=ll.device, memory_format=memory_format_of(ll))
+    per_channel = bands.view(b, c, 4, h, w)  # a view in either layout (channel blocks of 4 bands)
+    per_channel[:, :, 0] = ll
+    per_channel[:, :, 1:] = highs.transpose(1, 2)
+    return F.conv_transpose2d(bands, _haar_filters(ll), stride=2, groups=c)
 
 
 def dwt_to_channels(x: torch.Tensor, levels: int) -> torch.Tensor:
@@ -88,7 +100,10 @@ class WaveletDownsample(nn.Module):
 
     def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
         ll, highs = haar_dwt(x)
-        return self.proj(ll), highs.flatten(1, 2)  # skip: (B, 3 * in_ch, H/2, W/2)
+        b, _, c, h, w = highs.shape
+        skip = torch.empty((b, 3 * c, h, w), dtype=x.dtype, device=x.device, memory_format=memory_format_of(x))
+        skip.view(b, 3, c, h, w).copy_(highs)  # (B, 3 * in_ch, H/2, W/2) in x's memory layout
+        return self.proj(ll), skip
 
 
 class WaveletUpsample(nn.Module):

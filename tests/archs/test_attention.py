@@ -59,3 +59,30 @@ def test_modules_shapes():
     assert ChannelAttention(8, 2)(x).shape == x.shape
     assert CrossAttention2d(8, 2, 5)(x, torch.randn(2, 3, 5)).shape == x.shape
     assert WindowAttention3D(8, 2, (99, 4, 4))(torch.randn(2, 3, 8, 9, 13)).shape == (2, 3, 8, 9, 13)
+
+
+def restormer_channel_attention(module: ChannelAttention, x: torch.Tensor) -> torch.Tensor:
+    """Restormer's transposed attention as written there: normalise q, k over pixels, softmax(tau q k^T) v per head,
+    then the 1x1 output projection."""
+    b, ch, h, w = x.shape
+    heads = module.num_heads
+    q, k, v = module.qkv_dw(module.qkv(x)).reshape(b, 3, heads, ch // heads, h * w).unbind(1)
+    q, k = torch.nn.functional.normalize(q, dim=-1), torch.nn.functional.normalize(k, dim=-1)
+    attn = (q @ k.transpose(-2, -1) * module.temperature).softmax(dim=-1)
+    return module.proj((attn @ v).reshape(b, ch, h, w))
+
+
+@pytest.mark.parametrize('channels_last', [False, True])
+def test_channel_attention_is_restormers_attention_then_projection(channels_last):
+    """The folded form (one C x C matrix per frame applied to v) computes attention-then-projection, in either
+    memory layout, and hands back the layout it got."""
+    torch.manual_seed(0)
+    module = ChannelAttention(12, 3)
+    with torch.no_grad():
+        module.temperature.uniform_(0.5, 2.0)
+        x = torch.randn(2, 12, 9, 7)
+        if channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        out = module(x)
+        torch.testing.assert_close(out, restormer_channel_attention(module, x), atol=1e-5, rtol=1e-5)
+    assert out.is_contiguous(memory_format=torch.channels_last if channels_last else torch.contiguous_format)

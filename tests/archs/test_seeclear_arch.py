@@ -320,3 +320,20 @@ def test_bf16_autocast_step_does_all_matrix_work_in_bf16():
             net(x_t, y, lq, t, cond)
     assert {name for name, _ in mode.seen} >= {'addmm', 'convolution', '_scaled_dot_product_flash_attention_for_cpu'}
     assert [s for s in mode.seen if s[1] != torch.bfloat16] == []
+
+
+@pytest.mark.parametrize('row', ['full', 'no_dwt'])
+def test_channels_last_u_net_samples_what_the_nchw_one_does(row, one_thread):
+    """``channels_last`` (the default) only changes the memory layout: every basic unit sees channels-last features,
+    and the sampled frames equal the contiguous-NCHW network's up to float rounding."""
+    torch.manual_seed(0)
+    net = trained_like(**ROWS[row])
+    nchw = trained_like(**ROWS[row], channels_last=False)
+    nchw.load_state_dict(net.state_dict())
+    layouts = []
+    for unit in (*net.encoder[0], *net.decoder[-1].units):
+        unit.register_forward_pre_hook(lambda mod, args: layouts.append(
+            args[0].is_contiguous(memory_format=torch.channels_last)))
+    frames = sample_two_clips(net, precompute=True)
+    assert layouts and all(layouts)
+    torch.testing.assert_close(frames, sample_two_clips(nchw, precompute=True), atol=1e-5, rtol=0)

@@ -54,3 +54,22 @@ def test_down_up_shapes(down, up):
     low, skip = down(8, 16)(x)
     assert low.shape == (2, 16, 5, 3)
     assert up(16, 8)(low, skip).shape == x.shape
+
+
+def test_wavelet_down_and_up_keep_a_channels_last_layout():
+    """A channels-last U-Net stays channels-last through the wavelet down/upsample, with the same values."""
+    torch.manual_seed(0)
+    down, up = WaveletDownsample(4, 6), WaveletUpsample(6, 4)
+    x = torch.randn(2, 4, 8, 12, dtype=torch.float64)
+    down, up = down.double(), up.double()
+    with torch.no_grad():
+        feat, skip = down(x)
+        feat_cl, skip_cl = down(x.contiguous(memory_format=torch.channels_last))
+        out, out_cl = up(feat, skip), up(feat_cl, skip_cl)
+    torch.testing.assert_close(skip_cl, skip)
+    torch.testing.assert_close(out_cl, out)
+    assert skip_cl.is_contiguous(memory_format=torch.channels_last)
+    assert out_cl.is_contiguous(memory_format=torch.channels_last) and out.is_contiguous()
+    ll, highs = haar_dwt(x)
+    assert haar_idwt(ll.contiguous(memory_format=torch.channels_last), highs).is_contiguous(
+        memory_format=torch.channels_last)
