@@ -11,6 +11,8 @@ Options read by this model (besides BasicSR's ``network_g``, ``path``, ``train.o
 ``train.ema_decay``, ``train.pixel_opt``, ``val.metrics``, ``val.val_freq``):
 
     scale (int) [4]
+    cpu_keep_freed_memory (bool) [true]: on CPU, make glibc keep freed blocks for reuse instead of unmapping them
+        (``seeclear_arch.cpu_memory``; measured 1.4x per paper-scale network call, README "Sampling speed").
     diffusion (dict) [{}]: kwargs of ``BlurringResShift`` (num_timesteps, kappa, power, ...).
     diffusion_range (list of 2 floats) [[-1, 1]]: the process's ``value_range`` (frames in [0, 1] are mapped to
         it; the network sees ``x_t`` and ``y`` in this range and ``lq`` in [0, 1]).
@@ -61,6 +63,7 @@ from torch import distributed as dist
 from torch import nn
 
 from seeclear_arch.archs.denoiser import ClipChain
+from seeclear_arch.cpu_memory import keep_freed_memory
 from seeclear_arch.data.video_test_dataset import frame_names_from_batch
 from seeclear_arch.diffusion import BlurringResShift
 from seeclear_arch.metrics.temporal_metric import is_per_sequence
@@ -92,6 +95,8 @@ class SeeClearModel(VideoBaseModel):
 
     def __init__(self, opt: dict):
         super().__init__(opt)
+        if self.device.type == 'cpu' and opt.get('cpu_keep_freed_memory', True):
+            keep_freed_memory(get_root_logger())  # frame-sized activations: no page faults at every op
         value_range = opt.get('diffusion_range', (-1.0, 1.0))
         if len(value_range) != 2 or not float(value_range[1]) > float(value_range[0]):
             raise ValueError(f'diffusion_range must be [low, high] with high > low, got {value_range}')

@@ -321,3 +321,17 @@ def test_val_compile_samples_like_eager(root):
     net = model.inference_net()
     assert isinstance(net, torch._dynamo.eval_frame.OptimizedModule) and net is model.inference_net()
     torch.testing.assert_close(model.output, eager, atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize('keep', [True, False])
+def test_cpu_model_keeps_freed_memory_unless_switched_off(root, monkeypatch, keep):
+    """On CPU the model asks glibc to reuse freed blocks (seeclear_arch.cpu_memory); ``cpu_keep_freed_memory: false``
+    leaves the allocator alone."""
+    import seeclear_arch.models.seeclear_model as seeclear_model
+    calls = []
+    monkeypatch.setattr(seeclear_model, 'keep_freed_memory', lambda logger=None: calls.append(logger) or True)
+    opt = model_options(root)
+    if not keep:
+        opt['cpu_keep_freed_memory'] = False
+    build_model(opt)
+    assert len(calls) == int(keep)
