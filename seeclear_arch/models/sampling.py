@@ -34,6 +34,7 @@ from torch import nn
 from seeclear_arch.archs.denoiser import call_hook, final_step
 from seeclear_arch.diffusion import BlurringResShift
 from seeclear_arch.models.clip_utils import split_clips
+from seeclear_arch.models.precision import warn_if_slow_on_cpu
 from seeclear_arch.models.progress import SamplingProgress
 from seeclear_arch.models.tiling import DEFAULT_OVERLAP, Tile, TileBlender, check_tiling, plan_tiles, tile_align
 
@@ -54,6 +55,7 @@ def network_autocast(device: torch.device, dtype: str) -> ContextManager:
     """``torch.autocast`` for the network calls at ``dtype`` (nothing for float32)."""
     if check_dtype(dtype) == torch.float32:
         return contextlib.nullcontext()
+    warn_if_slow_on_cpu(DTYPES[dtype], device, f'val.dtype / --dtype {dtype}')
     return torch.autocast(device.type, dtype=DTYPES[dtype])
 
 

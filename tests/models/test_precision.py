@@ -116,3 +116,26 @@ def test_training_option_files_set_a_valid_precision(path):
         train = yaml.safe_load(f)['train']
     assert MixedPrecision.from_opt(train, torch.device('cpu')).precision == train['precision']
     assert isinstance(train['grad_checkpoint'], bool)
+
+
+@pytest.mark.parametrize('fast', [True, False])
+def test_low_precision_on_a_cpu_without_native_support_warns_naming_the_option(monkeypatch, fast):
+    """bf16/fp16 autocast on a CPU without AVX-512 BF16/FP16 or AMX runs on reference kernels: say so, name the
+    option, and keep going (it is only slow)."""
+    import warnings
+
+    from seeclear_arch.models import precision
+    from seeclear_arch.models.sampling import network_autocast
+    assert precision.cpu_has_fast(torch.float32)
+    monkeypatch.setattr(precision, 'cpu_has_fast', lambda dtype: fast)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter('always')
+        MixedPrecision('bf16', 'cpu')
+        with network_autocast(torch.device('cpu'), 'bfloat16'):
+            pass
+        MixedPrecision('fp32', 'cpu')
+    messages = [str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)]
+    if fast:
+        assert messages == []
+    else:
+        assert len(messages) == 2 and 'train.precision=bf16' in messages[0] and '--dtype bfloat16' in messages[1]
