@@ -33,9 +33,9 @@ def cpu_has_fast(dtype: torch.dtype) -> bool:
 def warn_if_slow_on_cpu(dtype: Optional[torch.dtype], device: Union[str, torch.device], option: str) -> None:
     """A RuntimeWarning naming ``option`` when autocast at ``dtype`` on a CPU without native support would be slow."""
     if dtype is not None and torch.device(device).type == 'cpu' and not cpu_has_fast(dtype):
-        warnings.warn(f'{option}: this CPU has no native {dtype} support in oneDNN (needs AVX-512 BF16/FP16 or AMX), so '
-                      f'{dtype} autocast runs on slow reference kernels, many times slower than float32; use float32 '
-                      f'here', RuntimeWarning, stacklevel=3)
+        warnings.warn(f'{option}: this CPU has no native {dtype} support in oneDNN (needs AVX-512 BF16/FP16 or '
+                      f'AMX), so {dtype} autocast runs on slow reference kernels, many times slower than float32; use '
+                      f'float32 here', RuntimeWarning, stacklevel=3)
 
 PRECISIONS: Dict[str, Optional[torch.dtype]] = {'fp32': None, 'bf16': torch.bfloat16, 'fp16': torch.float16}
 
