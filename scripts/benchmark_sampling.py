@@ -4,7 +4,7 @@ Usage:
     python scripts/benchmark_sampling.py -opt options/train_seeclear_demo.yml [--lr-size 64x64] [--clip 5] \
         [--steps 15] [--repeats 3] [--device cpu|cuda] [--dtype float32|bfloat16|float16] [--random-distiller] \
         [--tile 0] [--tile-overlap 8] [--warmup 1] [--no-flops] [--matmul-size 2048] [--profile K] [--compile] \
-        [--json PATH]
+        [--no-keep-freed-memory] [--json PATH]
 
 Builds ``SeeClearModel`` from the yml (``network_g``, ``diffusion``, ``diffusion_range``, optional
 ``network_base``) in test mode without loading ``path.pretrain_network_g``, then times what inference runs per
@@ -20,7 +20,10 @@ Throughput: ``GFLOP/frame`` is one run of the clip counted with ``torch.utils.fl
 count over the median clip time; ``matmul GFLOP/s`` is a ``--matmul-size`` square matmul in ``--dtype`` on the same
 threads, timed between the clip runs (so both see the same machine load), and ``of matmul`` the fraction of it the
 sampler reaches. ``--no-flops`` skips the counting run (those three read ``n/a``): with ``--warmup 0 --repeats 1``
-the clip runs exactly once, which a peak-memory measurement of a slow configuration needs. ``--profile K`` prints
+the clip runs exactly once, which a peak-memory measurement of a slow configuration needs. ``page faults/clip`` and
+``system s/clip`` are the process's minor page faults and system CPU time per timed clip (``getrusage``);
+``--no-keep-freed-memory`` runs with ``cpu_keep_freed_memory: false`` (``seeclear_arch/cpu_memory.py``) to show what
+keeping freed memory saves. ``--profile K`` prints
 torch.profiler's top-K operators by self CPU time for one more clip run and the share of self CPU time spent in
 matrix kernels. ``--compile`` samples with ``torch.compile`` (``val.compile``; the warm-up run compiles).
 """
@@ -65,6 +68,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--matmul-size', type=int, default=2048, help='side of the reference square matmul')
     parser.add_argument('--profile', type=int, default=0, metavar='K', help='print the top-K operators (0: off)')
     parser.add_argument('--compile', action='store_true', help='torch.compile the network (val.compile)')
+    parser.add_argument('--no-keep-freed-memory', action='store_true',
+                        help='cpu_keep_freed_memory: false (glibc unmaps freed blocks, as before that option)')
     parser.add_argument('--json', default=None, help='also write the row to this json file')
     parser.add_argument('--verbose', action='store_true', help="show BasicSR's log (network printout)")
     args = parser.parse_args()
@@ -98,6 +103,8 @@ def benchmark_options(args: argparse.Namespace) -> dict:
     opt['val'] = dict(opt.get('val') or {}, num_frame=args.clip)
     if args.compile:
         opt['val']['compile'] = True
+    if args.no_keep_freed_memory:
+        opt['cpu_keep_freed_memory'] = False
     return opt
 
 
@@ -195,8 +202,12 @@ def run(args: argparse.Namespace) -> Dict[str, object]:
     if model.device.type == 'cuda':
         torch.cuda.reset_peak_memory_stats(model.device)
     times, matmul = [], [matmul_gflops(args.matmul_size, dtype, model.device)]
+    faults, system = 0, 0.0
     for _ in range(args.repeats):  # matmul references interleaved with the clips: both see the same load
+        before = resource.getrusage(resource.RUSAGE_SELF)
         times.append(time_clip(model, lq, args))
+        after = resource.getrusage(resource.RUSAGE_SELF)
+        faults, system = faults + after.ru_minflt - before.ru_minflt, system + after.ru_stime - before.ru_stime
         matmul.append(matmul_gflops(args.matmul_size, dtype, model.device))
     peak = peak_memory_mib(model.device)
     per_clip, matmul_rate = statistics.median(times), statistics.median(matmul)
@@ -217,7 +228,8 @@ def run(args: argparse.Namespace) -> Dict[str, object]:
            'GFLOP/s': 'n/a' if flops is None else f'{flops / per_clip / 1e9:.1f}',
            'matmul GFLOP/s': f'{matmul_rate:.1f}', 'matmul size': args.matmul_size,
            'of matmul': 'n/a' if flops is None else f'{flops / per_clip / 1e9 / matmul_rate:.3f}',
-           'peak MiB': f'{peak:.0f}', 'threads': torch.get_num_threads()}
+           'peak MiB': f'{peak:.0f}', 'threads': torch.get_num_threads(),
+           'page faults/clip': f'{faults / args.repeats:.0f}', 'system s/clip': f'{system / args.repeats:.2f}'}
     if args.profile:
         row['profile'] = profile_clip(lambda: time_clip(model, lq, args), args.profile)
     return row

@@ -9,7 +9,8 @@ heap for the next allocation of that size. The peak memory is unchanged (the sam
 process just does not hand freed memory back to the system until it exits.
 
 :func:`keep_freed_memory` is called by ``SeeClearModel`` on CPU (yml ``cpu_keep_freed_memory``, default true). It is
-a no-op where the C library has no ``mallopt`` (not glibc). ``MALLOC_MMAP_THRESHOLD_`` / ``MALLOC_TRIM_THRESHOLD_``
+a no-op where the C library has no ``mallopt`` (not glibc). :func:`release_freed_memory` hands the kept blocks back
+(``--tile auto`` does before it measures memory). ``MALLOC_MMAP_THRESHOLD_`` / ``MALLOC_TRIM_THRESHOLD_``
 in the environment do the same for any process, before it starts.
 """
 import ctypes
@@ -23,12 +24,15 @@ KEEP_BYTES = 1 << 30  # blocks up to 1 GiB come from (and return to) the heap
 _applied: Optional[bool] = None  # the outcome of the first call (the setting is process-wide)
 
 
-def _mallopt() -> Optional[Callable[[int, int], int]]:
+def _libc_function(name: str) -> Optional[Callable[..., int]]:
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library('c') or 'libc.so.6')
-        return libc.mallopt
+        return getattr(ctypes.CDLL(ctypes.util.find_library('c') or 'libc.so.6'), name)
     except (OSError, AttributeError):
         return None
+
+
+def _mallopt() -> Optional[Callable[[int, int], int]]:
+    return _libc_function('mallopt')
 
 
 def keep_freed_memory(logger: Optional[logging.Logger] = None) -> bool:
@@ -52,3 +56,13 @@ def keep_freed_memory(logger: Optional[logging.Logger] = None) -> bool:
     if logger is not None:
         logger.info(message)
     return _applied
+
+
+def release_freed_memory() -> None:
+    """Hand the freed blocks kept by :func:`keep_freed_memory` back to the system (glibc ``malloc_trim(0)``), so the
+    resident memory is what is live: ``--tile auto`` measures a network call's peak as the RSS it adds, which reused
+    blocks would hide. A no-op without glibc."""
+    trim = _libc_function('malloc_trim')
+    if trim is not None:
+        trim.argtypes, trim.restype = [ctypes.c_size_t], ctypes.c_int
+        trim(0)

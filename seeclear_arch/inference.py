@@ -36,6 +36,7 @@ from basicsr.utils import tensor2img
 from basicsr.utils.options import ordered_yaml
 
 from seeclear_arch.color_fix import check_color_fix, color_fix
+from seeclear_arch.cpu_memory import release_freed_memory
 from seeclear_arch.data.video_reader import LRSequence, VideoReader, exact_rate, load_sequence
 from seeclear_arch.data.video_writer import Mp4Writer
 from seeclear_arch.models import sampling, tiling
@@ -151,6 +152,8 @@ def auto_tile(model, seq: LRSequence, max_memory_gib: float, chunk: Optional[int
     def cond_bytes(size: int) -> int:
         return tiling.tensor_bytes(sampling.clip_condition(net, model.diffusion, *probe_clip(size), dtype))
 
+    if device.type != 'cuda':
+        release_freed_memory()  # the RSS then counts live memory only (seeclear_arch.cpu_memory)
     fixed = torch.cuda.memory_allocated(device) if device.type == 'cuda' else tiling.current_rss()
     chunk_len = resolve_chunk(chunk, clip_len) if chunk != 0 else len(seq)
     align = tiling.tile_align(scale)

@@ -194,6 +194,25 @@ def test_benchmark_script(tiny, tmp_path, repo_root, subprocess_env):
         row = json.load(f)
     assert float(row['GFLOP/frame']) > 0 and float(row['matmul GFLOP/s']) > 0 and 0 < float(row['of matmul'])
     assert 'Self CPU' in row['profile'] and 'Self CPU' in proc.stdout  # the operator table
+    assert int(row['page faults/clip']) >= 0 and float(row['system s/clip']) >= 0
+
+
+def test_benchmark_can_switch_off_keeping_freed_memory(repo_root):
+    import importlib.util
+    from types import SimpleNamespace
+    from unittest import mock
+    spec = importlib.util.spec_from_file_location('benchmark_sampling',
+                                                  osp.join(repo_root, 'scripts', 'benchmark_sampling.py'))
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    args = SimpleNamespace(opt=None, random_distiller=False, device='cpu', clip=3, compile=False,
+                           no_keep_freed_memory=True)
+    read = {'network_g': {'type': 'SeeClearConvDenoiser'}, 'path': {}}
+    with mock.patch.object(bench, 'read_options', lambda path: read), \
+            mock.patch.object(bench, 'load_inference_options', lambda opt, **kwargs: opt):
+        assert bench.benchmark_options(args)['cpu_keep_freed_memory'] is False
+        args.no_keep_freed_memory = False
+        assert 'cpu_keep_freed_memory' not in bench.benchmark_options(args)
 
 
 def test_benchmark_single_run_for_peak_memory(tiny, tmp_path, repo_root, subprocess_env):

@@ -23,6 +23,8 @@ from typing import Any, Callable, List, Optional, Sequence, Tuple
 
 import torch
 
+from seeclear_arch.cpu_memory import release_freed_memory
+
 DEFAULT_OVERLAP = 8  # LR pixels (32 HR pixels at x4)
 MIN_TILE = 16  # the smallest tile --tile auto tries (LR pixels)
 
@@ -206,7 +208,8 @@ def current_rss() -> int:
 
 def measure_peak(fn: Callable[[], Any], device: torch.device, interval: float = 0.002) -> int:
     """Peak memory ``fn()`` adds, in bytes: ``torch.cuda.max_memory_allocated`` on CUDA, else the process's RSS
-    sampled every ``interval`` seconds by a thread (above the RSS before the call)."""
+    sampled every ``interval`` seconds by a thread (above the RSS before the call, once freed memory the process
+    kept is handed back)."""
     if device.type == 'cuda':
         torch.cuda.synchronize(device)
         torch.cuda.reset_peak_memory_stats(device)
@@ -214,6 +217,7 @@ def measure_peak(fn: Callable[[], Any], device: torch.device, interval: float = 
         fn()
         torch.cuda.synchronize(device)
         return torch.cuda.max_memory_allocated(device) - before
+    release_freed_memory()  # kept freed blocks would be reused without adding RSS (seeclear_arch.cpu_memory)
     before, peak, done = current_rss(), [0], threading.Event()
 
     def sample() -> None:
