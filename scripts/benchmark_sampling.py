@@ -103,7 +103,7 @@ def benchmark_options(args: argparse.Namespace) -> dict:
     opt['val'] = dict(opt.get('val') or {}, num_frame=args.clip)
     if args.compile:
         opt['val']['compile'] = True
-    if args.no_keep_freed_memory:
+    if getattr(args, 'no_keep_freed_memory', False):  # compare_sampling_speed.py has no such flag
         opt['cpu_keep_freed_memory'] = False
     return opt
 
