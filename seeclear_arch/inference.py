@@ -40,9 +40,9 @@ from seeclear_arch.cpu_memory import release_freed_memory
 from seeclear_arch.data.video_reader import LRSequence, VideoReader, exact_rate, load_sequence
 from seeclear_arch.data.video_writer import Mp4Writer
 from seeclear_arch.models import sampling, tiling
+from seeclear_arch.models.condition import bicubic_upsample
 from seeclear_arch.models.progress import SamplingProgress
 from seeclear_arch.models.sampling import Clip
-from seeclear_arch.models.seeclear_model import bicubic_upsample
 
 DEFAULT_CHUNK_FRAMES = 50
 DEFAULT_FPS = 25.0

@@ -28,7 +28,7 @@ from basicsr.metrics import calculate_psnr, calculate_ssim
 from basicsr.utils import img2tensor, tensor2img
 
 from seeclear_arch.metrics.temporal_metric import tof_farneback_per_pair
-from seeclear_arch.models.seeclear_model import bicubic_upsample
+from seeclear_arch.models.condition import bicubic_upsample
 
 Table = Dict[str, Dict[str, Tuple[float, float]]]  # {sequence: {label: (psnr, ssim)}}
 GAP = 4  # white pixels between side-by-side panels

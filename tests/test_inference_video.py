@@ -21,7 +21,7 @@ from seeclear_arch.inference import (
     run_inference,
     super_resolve,
 )
-from seeclear_arch.models.seeclear_model import bicubic_upsample
+from seeclear_arch.models.condition import bicubic_upsample
 from tests.data.synthetic_video import NTSC, stream_seconds, write_video
 from tests.models.tiny_experiment import CLIP_LEN, SCALE, inference_options, write_yml
 

@@ -11,6 +11,8 @@ cropped at the same place in every frame, augmented identically across frames, a
 
 - ``lq``: ``(K * num_frame, 3, h, w)`` float32 RGB in [0, 1], the clips one after the other,
 - ``gt``: ``(K * num_frame, 3, scale*h, scale*w)``, every frame supervised,
+- ``cond`` (with ``dataroot_cond``): ``(K * num_frame, 3, scale*h, scale*w)``, the precomputed condition ``y``
+  cropped at the GT crop and augmented with it,
 - ``key``: ``'<clip>/<first frame>'`` (the first frame in file order, also when reversed).
 
 Options shared by subclasses (defaults in brackets):
@@ -26,6 +28,11 @@ Options shared by subclasses (defaults in brackets):
     use_hflip, use_rot (bool) [False]: BasicSR's ``augment`` (flip; vertical flip + transpose).
     use_temporal_reverse (bool) [False]: reverse the frame order with probability 0.5.
     filename_ext (str) [png]: frame file extension for the disk backend.
+    dataroot_cond (str | None) [None]: SeeClear*'s condition precomputed on whole frames by the frozen base network
+        (``scripts/precompute_condition.py``), a folder laid out like the GT (``<clip>/<frame>.<cond_ext>``, HR size),
+        always read from disk. The crop is taken from it at the GT crop, so training sees the base network's output on
+        the whole frame, as at test, and the base network no longer runs at every training step.
+    cond_ext ('npy' | 'png') [npy]: ``npy`` holds float32 BGR ``(H, W, 3)`` in [0, 1] (exact); ``png`` is 8-bit.
     non_rgb_frames ('convert' | 'error') ['convert']: see ``frame_io``.
     verify_files (bool | 'decode') [True]: at start-up, check that every clip folder (disk) or key (lmdb, from
         the LMDB's meta_info.txt) listed in the meta info file exists for both LQ and GT; ``decode`` also
@@ -85,6 +92,10 @@ class SeeClearClipDataset(data.Dataset):
         self.is_lmdb = self.backend.get('type') == 'lmdb'
         self.gt_root = self._check_root('dataroot_gt')
         self.lq_root = self._check_root('dataroot_lq')
+        self.cond_root = self.opt.get('dataroot_cond')
+        self.cond_ext = self.opt.get('cond_ext', 'npy')
+        if self.cond_root is not None:
+            self.cond_root = check_root(self.cond_root, 'dataroot_cond', 'disk')
         self.max_bad = int(self.opt.get('max_bad_samples', 100))
         self.num_bad = 0
         self.file_client = None
@@ -119,6 +130,8 @@ class SeeClearClipDataset(data.Dataset):
                              '>= 1.')
         if self.gt_size is not None and int(self.gt_size) % self.scale:
             raise ValueError(f'Option `gt_size` ({self.gt_size}) must be a multiple of `scale` ({self.scale}).')
+        if self.cond_ext not in ('npy', 'png'):
+            raise ValueError(f"Option `cond_ext` must be 'npy' or 'png', got {self.cond_ext!r}.")
         if self.backend.get('type') not in ('disk', 'lmdb'):
             raise ValueError(f"Option `io_backend.type` must be 'disk' or 'lmdb', got {self.backend.get('type')!r}.")
 
@@ -137,6 +150,7 @@ class SeeClearClipDataset(data.Dataset):
             raise ValueError(f"Option `verify_files` must be true, false or 'decode', got {verify!r}.")
         if verify:
             (self._verify_lmdb if self.is_lmdb else self._verify_disk)()
+            self._verify_cond()
         if verify == 'decode':
             self._verify_decode()
 
@@ -144,12 +158,21 @@ class SeeClearClipDataset(data.Dataset):
         return [self.frame_name(i) for i in range(clip.num_frames)]
 
     def _verify_disk(self) -> None:
+        self._verify_folders([('LQ', self.lq_root, self.ext), ('GT', self.gt_root, self.ext)])
+
+    def _verify_cond(self) -> None:
+        if self.cond_root is not None:
+            self._verify_folders([('condition (dataroot_cond)', self.cond_root, self.cond_ext)])
+
+    def _verify_folders(self, roots: Sequence[Tuple[str, str, str]]) -> None:
         for clip in self.clips:
             found = {}
-            for kind, root in (('LQ', self.lq_root), ('GT', self.gt_root)):
+            for kind, root, ext in roots:
                 folder = osp.join(root, clip.name)
-                found[kind] = set(list_frames(folder, f'{kind} clip folder'))
-                wanted = [f'{n}.{self.ext}' for n in self._expected_names(clip)]
+                if ext == 'npy' and not osp.isdir(folder):
+                    raise FileNotFoundError(f'{kind} clip folder {folder} does not exist. {DATA_HELP}')
+                found[kind] = set(os.listdir(folder) if ext == 'npy' else list_frames(folder, f'{kind} clip folder'))
+                wanted = [f'{n}.{ext}' for n in self._expected_names(clip)]
                 missing = [n for n in wanted if n not in found[kind]]
                 if missing:
                     raise FileNotFoundError(
@@ -219,6 +242,25 @@ class SeeClearClipDataset(data.Dataset):
         check_sequence(lqs, gts, self.scale, lq_names, gt_names)
         return list(lqs), list(gts)
 
+    def _read_cond(self, clip: str, frames: Sequence[str], gts: Sequence[np.ndarray]) -> List[np.ndarray]:
+        """The precomputed condition frames (``dataroot_cond``), checked against the GT frame size."""
+        conds = []
+        for frame, gt in zip(frames, gts):
+            path = osp.join(self.cond_root, clip, f'{frame}.{self.cond_ext}')
+            if self.cond_ext == 'npy':
+                try:
+                    cond = np.load(path).astype(np.float32, copy=False)
+                except (OSError, ValueError) as err:
+                    raise FrameDecodeError(f'Condition file {path} cannot be read: {err}') from err
+            else:
+                with open(path, 'rb') as f:
+                    cond = decode_frame(f.read(), path, self.non_rgb)
+            if cond.shape != gt.shape:
+                raise ValueError(f'Condition file {path} has shape {cond.shape}, but its GT frame has {gt.shape}: '
+                                 'dataroot_cond must hold the base network\'s HR output for every frame.')
+            conds.append(cond)
+        return conds
+
     # ------------------------------------------------------------- sampling
     def _crop(self, lqs: List[np.ndarray], gts: List[np.ndarray], key: str) -> Tuple[list, list]:
         if self.gt_size is None:
@@ -251,10 +293,20 @@ class SeeClearClipDataset(data.Dataset):
         key = f'{clip.name}/{frames[0]}'
         if self.opt.get('use_temporal_reverse', False) and random.random() < 0.5:
             frames.reverse()
-        lqs, gts = self._crop(*self._read_clip(clip.name, frames), key)
+        lqs, gts = self._read_clip(clip.name, frames)
+        if self.cond_root is None:
+            lqs, gts = self._crop(lqs, gts, key)
+        else:  # the condition is cropped with its GT frame: stacked along the channels for one random crop
+            conds = self._read_cond(clip.name, frames, gts)
+            lqs, stacked = self._crop(lqs, [np.concatenate(pair, axis=2) for pair in zip(gts, conds)], key)
+            gts, conds = [s[..., :3] for s in stacked], [np.ascontiguousarray(s[..., 3:]) for s in stacked]
+            gts = [np.ascontiguousarray(g) for g in gts] + conds  # augmented together below
         imgs = augment(lqs + gts, self.opt.get('use_hflip', False), self.opt.get('use_rot', False))
         m = len(lqs)
-        return {'lq': frames_to_tensor(imgs[:m]), 'gt': frames_to_tensor(imgs[m:]), 'key': key}
+        item = {'lq': frames_to_tensor(imgs[:m]), 'gt': frames_to_tensor(imgs[m:2 * m]), 'key': key}
+        if self.cond_root is not None:
+            item['cond'] = frames_to_tensor(imgs[2 * m:])
+        return item
 
     def __len__(self) -> int:
         return len(self.samples)

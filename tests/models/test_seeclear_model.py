@@ -11,7 +11,7 @@ from basicsr.utils.registry import ARCH_REGISTRY, METRIC_REGISTRY
 
 from seeclear_arch.archs.denoiser import ClipDenoiser
 from seeclear_arch.data.video_test_dataset import SeeClearVideoTestDataset
-from seeclear_arch.models.seeclear_model import bicubic_upsample
+from seeclear_arch.models.condition import bicubic_upsample
 from tests.models.tiny_experiment import SCALE, make_dataset, model_options, val_dataset
 
 CALLS: List[Any] = []
