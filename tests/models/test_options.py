@@ -98,3 +98,18 @@ def test_demo_network_trains_and_samples_through_the_model(tmp_path):
     model.feed_data({'lq': torch.rand(1, 6, 3, 8, 8)})
     model.test()
     assert model.output.shape == (1, 6, 3, 32, 32)
+
+
+def test_seeclear_star_demo_differs_from_the_demo_only_in_its_condition():
+    """The SeeClear* demo trains and tests exactly the quickstart model, with DAT-light's cached whole-frame
+    outputs as the training condition and DAT-light run on whole frames at test."""
+    for kind in ('train', 'test'):
+        demo = _load(osp.join(REPO, 'options', f'{kind}_seeclear_demo.yml'))
+        star = _load(osp.join(REPO, 'options', f'{kind}_seeclear_star_demo.yml'))
+        assert star['network_base'] == {'type': 'DATLight', 'upscale': 4} and star['base_mode'] == 'image'
+        assert star['path'].get('pretrain_network_base') is None  # DATLight carries its shipped weights
+        for section in ('network_g', 'diffusion', 'val', 'train'):
+            assert star.get(section) == demo.get(section), (kind, section)
+    train = _load(osp.join(REPO, 'options', 'train_seeclear_star_demo.yml'))
+    assert train['datasets']['train']['dataroot_cond'] == 'datasets/demo/train/DATx4'
+    assert train['path']['ignore_resume_networks'] == ['network_base']
