@@ -57,6 +57,9 @@ class LevelCondition:
     category: Optional[KV] = None
 
 
+Semantics = Tuple[torch.Tensor, torch.Tensor]  # the distiller's (tokens (N, k, d), seg (N, seg_dim, h', w'))
+
+
 @dataclass
 class ClipCondition:
     """What :meth:`SeeClearNet.encode_condition` returns for a clip of B x m frames: everything that depends only on
@@ -299,15 +302,20 @@ class SeeClearNet(PlainVSRMixin, ClipDenoiser):
 
     # ------------------------------------------------------------------------------------- per-clip hooks
     def encode_condition(self, lq: torch.Tensor, y: torch.Tensor, memory: Optional[Memory] = None,
-                         precompute: bool = True) -> ClipCondition:
+                         precompute: bool = True, semantics: Optional[Semantics] = None) -> ClipCondition:
         """Once per clip (B, m, 3, h, w) with ``y`` (B, m, 3, H, W): the distiller's tokens and seg features, the clip
         tokens, the CaTeGory memory the clip queries (``memory``, else the carried or learned one) and, with
-        ``precompute``, everything the U-Net derives from them and from ``lq`` alone (``ClipCondition``)."""
+        ``precompute``, everything the U-Net derives from them and from ``lq`` alone (``ClipCondition``).
+        ``semantics``: the distiller's ``(tokens, seg)`` for these frames computed elsewhere (training crops: from the
+        whole frames, :meth:`whole_frame_semantics`); the distiller is then not run."""
         b, m = lq.shape[:2]
         cond = ClipCondition(tuple(y.shape[-2:]))
         if self.distiller is not None:
-            with torch.set_grad_enabled(torch.is_grad_enabled() and self.distiller.trainable):
-                tokens, cond.seg = self.distiller(lq.flatten(0, 1))  # (B*m, k, d_dist), (B*m, seg_dim, h', w')
+            if semantics is not None:
+                tokens, cond.seg = semantics
+            else:
+                with torch.set_grad_enabled(torch.is_grad_enabled() and self.distiller.trainable):
+                    tokens, cond.seg = self.distiller(lq.flatten(0, 1))  # (B*m, k, d_dist), (B*m, seg_dim, h', w')
             cond.tokens = self.token_proj(tokens)  # (B*m, k, token_dim)
             if self.clip_tokens is not None:
                 cond.clip_tokens = self.clip_tokens(cond.tokens.unflatten(0, (b, m)))
@@ -352,30 +360,62 @@ class SeeClearNet(PlainVSRMixin, ClipDenoiser):
     # -------------------------------------------------------------------------------------------- forward
     def forward(self, x_t: torch.Tensor, y: Optional[torch.Tensor] = None, lq: Optional[torch.Tensor] = None,
                 t: Optional[torch.Tensor] = None, cond: Optional[ClipCondition] = None,
-                chain: Optional[ClipChain] = None) -> torch.Tensor:
+                chain: Optional[ClipChain] = None, semantics: Optional[Semantics] = None) -> torch.Tensor:
         """``x0_hat`` (denoiser contract). ``chain`` (training only, with ``cond=None``): the rows are consecutive
         clips of sequences, and each clip queries the memory built from the previous one (:meth:`chain_memory`).
+        ``semantics`` (training only, with ``cond=None``): the distiller's outputs for every frame of the rows,
+        ``(B*m, ...)`` in row order (:meth:`whole_frame_semantics`).
         Called the plain BasicSR way, ``net(lq)``, it is a regression VSR network (``plain_vsr.py``)."""
         if is_plain_call(x_t, y, lq, t, cond):
             return self.regress(x_t)
         if cond is None:
-            memory = self.chain_memory(chain, y, lq) if chain is not None and self.memory is not None else None
-            cond = self.encode_condition(lq, y, memory)
+            memory = self.chain_memory(chain, y, lq, semantics) \
+                if chain is not None and self.memory is not None else None
+            cond = self.encode_condition(lq, y, memory, semantics=semantics)
         return self._denoise(x_t, y, lq, t, cond)[0]
 
-    def chain_memory(self, chain: ClipChain, y: torch.Tensor, lq: torch.Tensor) -> Memory:
+    @torch.no_grad()
+    def whole_frame_semantics(self, lq_whole: torch.Tensor, crop: torch.Tensor, flips: torch.Tensor) -> Semantics:
+        """A frozen distiller's outputs for training crops, computed on the whole LR frames as at test.
+
+        ``lq_whole`` (B, n, 3, h, w) un-augmented whole frames; ``crop`` (B, 4) ``(top, left, height, width)`` of
+        each item's LR crop in them; ``flips`` (B, 3) the ``(hflip, vflip, rot90)`` that BasicSR's ``augment``
+        applied to the crop. Returns ``(tokens (B*n, k, d), seg (B*n, seg_dim, height, width))``: the seg features
+        are put on the whole frame's LR grid (where :meth:`_to_level_grid` puts them at test), then cropped and
+        flipped like the frames; the tokens are the whole frame's."""
+        if self.distiller is None:
+            raise ValueError('whole-frame semantics need a distiller (use_semantic: true)')
+        if self.distiller.trainable:
+            raise ValueError('whole-frame semantics are for a frozen distiller; this one is trainable '
+                             '(set freeze_distiller: true, or drop the dataset option whole_frame_lq)')
+        b, n, _, h, w = lq_whole.shape
+        tokens, seg = self.distiller(lq_whole.flatten(0, 1))
+        if tuple(seg.shape[-2:]) != (h, w):
+            seg = F.interpolate(seg, size=(h, w), mode='bilinear', align_corners=False)
+        crops = []
+        for i, ((top, left, ch, cw), (hflip, vflip, rot90)) in enumerate(zip(crop.tolist(), flips.tolist())):
+            part = seg[i * n:(i + 1) * n, :, top:top + ch, left:left + cw]
+            part = part.flip(-1) if hflip else part
+            part = part.flip(-2) if vflip else part
+            crops.append(part.transpose(-2, -1) if rot90 else part)
+        return tokens, torch.cat(crops).contiguous()
+
+    def chain_memory(self, chain: ClipChain, y: torch.Tensor, lq: torch.Tensor,
+                     semantics: Optional[Semantics] = None) -> Memory:
         """Per-row memory for ``chain.num_clips`` consecutive clips per sequence (rows sequence-major): the learned
         memory for each sequence's first clip, then ``M`` applied to the previous clip's decoder features at the
         sampler's final step (``chain.x_t``, ``chain.t``), as at inference. The feature pass runs without gradients;
         ``M`` runs with them, so the learned memory, ``M`` and the queries are all trained."""
         k_clips, frames = chain.num_clips, y.shape[1]
         per_clip = [v.unflatten(0, (-1, k_clips)) for v in (chain.x_t, y, lq, chain.t)]  # (B, K, ...)
+        per_clip_sem = None if semantics is None else [v.unflatten(0, (-1, k_clips, frames)) for v in semantics]
         memory = self.memory.learned(per_clip[0].shape[0])
         memories = [memory]
         for k in range(k_clips - 1):
             x_k, y_k, lq_k, t_k = (v[:, k] for v in per_clip)
+            sem_k = None if per_clip_sem is None else tuple(v[:, k].flatten(0, 1) for v in per_clip_sem)
             with torch.no_grad():
-                cond = self.encode_condition(lq_k, y_k, tuple(x.detach() for x in memory))
+                cond = self.encode_condition(lq_k, y_k, tuple(x.detach() for x in memory), semantics=sem_k)
                 _, pooled = self._denoise(x_k, y_k, lq_k, t_k, cond, pool=True)
             memory = self.memory.build(memory, pooled, frames)
             memories.append(memory)

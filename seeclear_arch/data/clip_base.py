@@ -13,6 +13,9 @@ cropped at the same place in every frame, augmented identically across frames, a
 - ``gt``: ``(K * num_frame, 3, scale*h, scale*w)``, every frame supervised,
 - ``cond`` (with ``dataroot_cond``): ``(K * num_frame, 3, scale*h, scale*w)``, the precomputed condition ``y``
   cropped at the GT crop and augmented with it,
+- with ``whole_frame_lq``: ``lq_whole`` ``(K * num_frame, 3, H, W)`` the whole LR frames (same order, not
+  augmented), ``crop`` ``(top, left, height, width)`` of the LR crop in them and ``flips`` ``(hflip, vflip, rot90)``
+  as applied to the crop,
 - ``key``: ``'<clip>/<first frame>'`` (the first frame in file order, also when reversed).
 
 Options shared by subclasses (defaults in brackets):
@@ -33,6 +36,9 @@ Options shared by subclasses (defaults in brackets):
         always read from disk. The crop is taken from it at the GT crop, so training sees the base network's output on
         the whole frame, as at test, and the base network no longer runs at every training step.
     cond_ext ('npy' | 'png') [npy]: ``npy`` holds float32 BGR ``(H, W, 3)`` in [0, 1] (exact); ``png`` is 8-bit.
+    whole_frame_lq (bool) [False]: also return the whole LR frames with the crop and flips, so that a frozen
+        semantic distiller runs on whole frames in training, as at test (``SeeClearNet.whole_frame_semantics``).
+        Items are batched, so every training frame must have the same size (REDS, Vimeo-90K), or batch size 1.
     non_rgb_frames ('convert' | 'error') ['convert']: see ``frame_io``.
     verify_files (bool | 'decode') [True]: at start-up, check that every clip folder (disk) or key (lmdb, from
         the LMDB's meta_info.txt) listed in the meta info file exists for both LQ and GT; ``decode`` also
@@ -49,6 +55,7 @@ from os import path as osp
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
+import torch
 from basicsr.data.transforms import augment, paired_random_crop
 from basicsr.utils import FileClient, get_root_logger
 from torch.utils import data
@@ -294,6 +301,12 @@ class SeeClearClipDataset(data.Dataset):
         if self.opt.get('use_temporal_reverse', False) and random.random() < 0.5:
             frames.reverse()
         lqs, gts = self._read_clip(clip.name, frames)
+        # copied now: the crops are views of these frames, and augment flips them in place
+        whole = frames_to_tensor(lqs) if self.opt.get('whole_frame_lq', False) else None
+        m = len(lqs)
+        if whole is not None:  # an LR map of its own (row, col) coordinates, cropped with the frames, tells the crop
+            rows, cols = np.indices(lqs[0].shape[:2], dtype=np.float32)
+            lqs = lqs + [np.stack([rows, cols, rows], axis=2)]
         if self.cond_root is None:
             lqs, gts = self._crop(lqs, gts, key)
         else:  # the condition is cropped with its GT frame: stacked along the channels for one random crop
@@ -301,11 +314,16 @@ class SeeClearClipDataset(data.Dataset):
             lqs, stacked = self._crop(lqs, [np.concatenate(pair, axis=2) for pair in zip(gts, conds)], key)
             gts, conds = [s[..., :3] for s in stacked], [np.ascontiguousarray(s[..., 3:]) for s in stacked]
             gts = [np.ascontiguousarray(g) for g in gts] + conds  # augmented together below
-        imgs = augment(lqs + gts, self.opt.get('use_hflip', False), self.opt.get('use_rot', False))
-        m = len(lqs)
+        coords = lqs.pop() if whole is not None else None
+        imgs, flips = augment(lqs + gts, self.opt.get('use_hflip', False), self.opt.get('use_rot', False),
+                              return_status=True)
         item = {'lq': frames_to_tensor(imgs[:m]), 'gt': frames_to_tensor(imgs[m:2 * m]), 'key': key}
         if self.cond_root is not None:
             item['cond'] = frames_to_tensor(imgs[2 * m:])
+        if whole is not None:
+            item['lq_whole'] = whole
+            item['crop'] = torch.tensor([int(coords[0, 0, 0]), int(coords[0, 0, 1]), *coords.shape[:2]])
+            item['flips'] = torch.tensor([int(f) for f in flips])
         return item
 
     def __len__(self) -> int:

@@ -29,6 +29,8 @@ Options read by this model (besides BasicSR's ``network_g``, ``path``, ``train.o
         back (BasicVSR, IconVSR, BasicVSR++); ``sliding`` feeds a window of ``network_base.num_frame`` [5]
         frames per output frame (reflection padding) and expects the centre frame (EDVR, TDAN); ``image`` runs a
         single-image SR network (DATLight, SwinIR, RRDBNet, HAT, ...) on each frame.
+    Training semantics: when the dataset provides ``lq_whole`` (``whole_frame_lq: true``), a frozen distiller runs
+        on the whole LR frames and the network gets its outputs at the crop (``SeeClearNet.whole_frame_semantics``).
     Training condition: when the dataset provides ``cond`` (``dataroot_cond``: the base network's outputs on whole
         frames, ``scripts/precompute_condition.py``), training uses that crop as ``y``, so the frozen base sees at
         training what it sees at test; otherwise ``y`` is computed from the LR crop.
@@ -143,6 +145,8 @@ class SeeClearModel(VideoBaseModel):
         if data.get('gt') is not None:
             self.gt = data['gt'].to(self.device)
         self.cond = data['cond'].to(self.device) if data.get('cond') is not None else None
+        whole = data.get('lq_whole')  # dataset option whole_frame_lq: a frozen distiller sees whole frames
+        self.whole = None if whole is None else (whole.to(self.device), data['crop'], data['flips'])
 
     # ----------------------------------------------------------------------------------- training
     def optimize_parameters(self, current_iter: int) -> None:
@@ -160,6 +164,8 @@ class SeeClearModel(VideoBaseModel):
         t = process.sample_t(lq.size(0), device=self.device)
         x_t = process.q_sample(x0, y, t)
         kwargs = {'chain': self._chain(x0, y, num_clips)} if num_clips > 1 and self._net_takes_chain() else {}
+        if self.whole is not None:
+            kwargs['semantics'] = self._whole_frame_semantics()
         with self.precision.autocast():  # the network only; the diffusion maths and the loss stay float32
             out = self.net_g(process.scale_model_input(x_t, t), y, lq, t.to(x_t.dtype), **kwargs)
         self.output = process.from_range(out.float())
@@ -189,6 +195,16 @@ class SeeClearModel(VideoBaseModel):
         s = torch.ones(x0.size(0), dtype=torch.long, device=self.device)
         x_s = self.diffusion.q_sample(x0, y, s)
         return ClipChain(self.diffusion.scale_model_input(x_s, s), s.to(x_s.dtype), num_clips)
+
+    def _whole_frame_semantics(self):
+        """The frozen distiller's outputs for the training crops, from the whole frames (``whole_frame_lq``)."""
+        net = self.get_bare_model(self.net_g)
+        if not hasattr(net, 'whole_frame_semantics'):
+            raise ValueError(f"datasets.train.whole_frame_lq is set, but network_g ({self.opt['network_g']['type']}) "
+                             'has no whole_frame_semantics method; remove the option or use SeeClearNet.')
+        with self.precision.autocast():
+            tokens, seg = net.whole_frame_semantics(*self.whole)
+        return tokens.float(), seg.float()
 
     def _net_takes_chain(self) -> bool:
         return 'chain' in inspect.signature(self.get_bare_model(self.net_g).forward).parameters

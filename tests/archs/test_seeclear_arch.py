@@ -337,3 +337,50 @@ def test_channels_last_u_net_samples_what_the_nchw_one_does(row, one_thread):
     frames = sample_two_clips(net, precompute=True)
     assert layouts and all(layouts)
     torch.testing.assert_close(frames, sample_two_clips(nchw, precompute=True), atol=1e-5, rtol=0)
+
+
+def _augment(x: torch.Tensor, hflip: int, vflip: int, rot90: int) -> torch.Tensor:
+    """BasicSR's ``augment`` on (..., H, W) tensors: horizontal flip, vertical flip, then transpose."""
+    x = x.flip(-1) if hflip else x
+    x = x.flip(-2) if vflip else x
+    return x.transpose(-2, -1) if rot90 else x
+
+
+@pytest.mark.parametrize('flips', [(0, 0, 0), (1, 0, 1), (0, 1, 1)])
+def test_whole_frame_semantics_are_the_test_time_features_at_the_crop(flips):
+    """A frozen distiller run on whole frames gives, for a training crop, the tokens and the level-1 seg features
+    that whole-frame sampling uses, at the crop's region and flipped like it."""
+    torch.manual_seed(0)
+    net = build_network(tiny_opt(freeze_distiller=True)).eval()
+    lq_whole = torch.rand(2, 3, 3, 12, 16)
+    crop = torch.tensor([[2, 5, 8, 8], [4, 0, 8, 8]])
+    tokens, seg = net.whole_frame_semantics(lq_whole, crop, torch.tensor([flips, flips]))
+    hr = (48, 64)
+    with torch.no_grad():
+        whole = net.encode_condition(lq_whole, torch.rand(2, 3, 3, *hr), precompute=False)
+        level1 = net._to_level_grid(whole.seg, hr, net._level_size(hr))[..., :12, :16]  # what sampling uses
+        torch.testing.assert_close(net.token_proj(tokens), whole.tokens, rtol=0, atol=0)
+    for i, (top, left, h, w) in enumerate(crop.tolist()):
+        expected = _augment(level1[i * 3:(i + 1) * 3, :, top:top + h, left:left + w], *flips)
+        torch.testing.assert_close(seg[i * 3:(i + 1) * 3], expected, rtol=0, atol=1e-6)
+
+
+def test_forward_with_semantics_does_not_run_the_distiller_on_the_crop():
+    torch.manual_seed(0)
+    net = build_network(tiny_opt(freeze_distiller=True))
+    x_t, y, lq, t = clip_inputs(b=2, m=3, h=8, w=8)
+    semantics = net.whole_frame_semantics(torch.rand(2, 3, 3, 12, 16), torch.tensor([[0, 0, 8, 8], [4, 8, 8, 8]]),
+                                          torch.zeros(2, 3, dtype=torch.long))
+    calls = []
+    net.distiller.register_forward_hook(lambda mod, args, out: calls.append(args[0].shape))
+    chain = ClipChain(torch.randn_like(x_t), t, 2)  # two clips of one sequence
+    out = net(x_t, y, lq, t, chain=chain, semantics=semantics)
+    assert out.shape == y.shape and calls == []
+    net(x_t, y, lq, t)
+    assert calls == [(6, 3, 8, 8)]  # without semantics: the distiller sees the crops
+
+
+def test_whole_frame_semantics_need_a_frozen_distiller():
+    with pytest.raises(ValueError, match='frozen distiller'):
+        build_network(tiny_opt()).whole_frame_semantics(torch.rand(1, 3, 3, 8, 8), torch.tensor([[0, 0, 8, 8]]),
+                                                        torch.zeros(1, 3, dtype=torch.long))

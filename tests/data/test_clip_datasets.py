@@ -207,3 +207,34 @@ def test_condition_root_errors(reds_tree, tmp_path):
         np.save(empty / '001' / f'{i:08d}.npy', np.zeros((8, 8, 3), np.float32))
     with pytest.raises(ValueError, match='shape'):
         SeeClearREDSDataset(reds_opt(reds_tree, dataroot_cond=str(empty)))[0]
+
+
+@pytest.mark.parametrize('with_cond', [False, True])
+def test_whole_frame_lq_tells_the_crop_and_flips_without_changing_the_item(reds_tree, tmp_path, with_cond):
+    """``whole_frame_lq``: cropping ``lq_whole`` at ``crop`` and flipping it as ``flips`` gives ``lq`` exactly; the
+    item is the one the dataset gives without the option (same random draws)."""
+    extra = {}
+    if with_cond:
+        from seeclear_arch.data.condition_cache import precompute
+        from seeclear_arch.models.condition import Condition
+        precompute(Condition(4), reds_tree['lq'], str(tmp_path / 'cond'))
+        extra = dict(dataroot_cond=str(tmp_path / 'cond'))
+    opt = reds_opt(reds_tree, gt_size=32, use_hflip=True, use_rot=True, use_temporal_reverse=True, **extra)
+    plain, whole = SeeClearREDSDataset(opt), SeeClearREDSDataset(dict(opt, whole_frame_lq=True))
+    seen_flips = set()
+    for index in range(len(plain)):
+        random.seed(index)
+        expected = plain[index]
+        random.seed(index)
+        item = whole[index]
+        for key in expected:
+            assert torch.equal(item[key], expected[key]) if key != 'key' else item[key] == expected[key]
+        top, left, h, w = item['crop'].tolist()
+        assert item['lq_whole'].shape == (3, 3, 12, 16) and (h, w) == (8, 8)
+        part = item['lq_whole'][..., top:top + h, left:left + w]
+        hflip, vflip, rot90 = item['flips'].tolist()
+        part = part.flip(-1) if hflip else part
+        part = part.flip(-2) if vflip else part
+        assert torch.equal(part.transpose(-2, -1) if rot90 else part, item['lq'])
+        seen_flips.add((hflip, vflip, rot90))
+    assert len(seen_flips) > 1  # the check ran over several flips

@@ -375,3 +375,30 @@ def test_cpu_model_keeps_freed_memory_unless_switched_off(root, monkeypatch, kee
         opt['cpu_keep_freed_memory'] = False
     build_model(opt)
     assert len(calls) == int(keep)
+
+
+def test_a_frozen_distiller_sees_whole_frames_in_training(root):
+    """``whole_frame_lq``: the training step runs the frozen distiller on the whole LR frames of the batch, never on
+    the crops, and trains the rest."""
+    from basicsr.data import build_dataset
+    from torch.utils.data import default_collate
+    opt = model_options(root)
+    opt['network_g'] = dict(type='SeeClearNet', num_feat=8, channel_mult=(1, 2, 2, 2), num_units=(1, 1, 1, 1),
+                            num_middle_blocks=1, head_dim=4, window_size=4, mfsa_window=4, token_dim=16,
+                            num_clip_tokens=3, clip_encoder_layers=1, clip_decoder_layers=1, memory_size=4,
+                            memory_dim=16, memory_pool=2, freeze_distiller=True,
+                            distiller=dict(type='SeeClearLightDistiller', num_feat=4, seg_dim=4, token_dim=8,
+                                           num_tokens=3, num_queries=4, num_heads=2, pool_size=2))
+    opt['datasets']['train'].update(whole_frame_lq=True)
+    dataset = build_dataset(opt['datasets']['train'])
+    batch = default_collate([dataset[0], dataset[1]])
+    assert batch['lq_whole'].shape == (2, 3, 3, 8, 8) and batch['lq'].shape == (2, 3, 3, 4, 4)
+    model = build_model(opt)
+    net = model.get_bare_model(model.net_g)
+    seen = []
+    net.distiller.register_forward_hook(lambda mod, args, out: seen.append(tuple(args[0].shape)))
+    before = {n: p.detach().clone() for n, p in net.named_parameters() if p.requires_grad}
+    model.feed_data(batch)
+    model.optimize_parameters(1)
+    assert seen == [(6, 3, 8, 8)]  # 2 items x 3 frames, whole 8x8 frames
+    assert any(not torch.equal(before[n], p) for n, p in net.named_parameters() if p.requires_grad)
