@@ -48,6 +48,9 @@ def parse_args(argv: List[str] = None) -> argparse.Namespace:
     parser.add_argument('--gt-size', type=int, default=None, help='GT crop side [datasets.train.gt_size]')
     parser.add_argument('--device', choices=('cpu', 'cuda'), default='cpu')
     parser.add_argument('--random-distiller', action='store_true')
+    parser.add_argument('--cached-condition', action='store_true',
+                        help='feed the condition y with the batch (datasets.train.dataroot_cond) instead of running '
+                             'network_base on the crops at every step')
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--json', default=None, help='also write the results to this JSON file')
     parser.add_argument('--verbose', action='store_true', help="show BasicSR's log (network printout)")
@@ -92,11 +95,15 @@ def batch_shape(opt: dict, args: argparse.Namespace) -> Dict[str, int]:
     return {'items': items, 'frames': frames, 'gt': gt_size, 'lr': gt_size // scale}
 
 
-def random_batch(shape: Dict[str, int], device: torch.device, seed: int) -> Dict[str, torch.Tensor]:
+def random_batch(shape: Dict[str, int], device: torch.device, seed: int,
+                 cached_condition: bool = False) -> Dict[str, torch.Tensor]:
     generator = torch.Generator().manual_seed(seed)
     lq = torch.rand(shape['items'], shape['frames'], 3, shape['lr'], shape['lr'], generator=generator)
     gt = torch.rand(shape['items'], shape['frames'], 3, shape['gt'], shape['gt'], generator=generator)
-    return {'lq': lq.to(device), 'gt': gt.to(device)}
+    batch = {'lq': lq.to(device), 'gt': gt.to(device)}
+    if cached_condition:
+        batch['cond'] = torch.rand(gt.shape, generator=generator).to(device)
+    return batch
 
 
 def time_steps(model, num: int, first_iter: int) -> List[float]:
@@ -119,7 +126,7 @@ def run(args: argparse.Namespace) -> Dict[str, object]:
     opt = training_options(args)
     shape = batch_shape(opt, args)
     model = build_model(opt)
-    model.feed_data(random_batch(shape, model.device, args.seed))
+    model.feed_data(random_batch(shape, model.device, args.seed, args.cached_condition))
     build_mib = peak_memory_mib(model.device)
     time_steps(model, args.warmup, 1)
     times = time_steps(model, args.iters, args.warmup + 1)
@@ -128,6 +135,7 @@ def run(args: argparse.Namespace) -> Dict[str, object]:
     clips = shape['items'] * shape['frames'] // model.train_clip_length()
     return {'network': opt['network_g']['type'], 'params': f'{params / 1e6:.2f}M', 'device': args.device,
             'precision': model.precision.precision, 'grad_checkpoint': bool(opt['train'].get('grad_checkpoint')),
+            'condition': 'cached' if args.cached_condition else str(model.condition),
             'batch': f"{clips} clips x {model.train_clip_length()} frames, GT {shape['gt']}^2 "
                      f"(LR {shape['lr']}^2)",
             'warmup': args.warmup, 'iters': args.iters, 'it/s': round(1 / median, 3),

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# From nothing to a metrics table on CPU: set up .venv, prepare the offline demo data, test the untrained
-# model (step 0), train the demo SeeClearNet, test it, and compare with bicubic upsampling.
+# From nothing to a metrics table on CPU: set up .venv, prepare the offline demo data, run DAT-light (real weights)
+# once on the whole frames, test the untrained demo SeeClear* model (step 0), train it, test it, and score bicubic,
+# DAT-light alone, step 0 and the trained model with seeclear-evaluate (PSNR/SSIM, LPIPS/DISTS with the real VGG16,
+# Farneback tOF/E*warp). About 20 minutes on 2 cores. Trained weights: experiments/SeeClearStar_demo/models/.
 # Extra arguments go to the training command (e.g. --force_yml train:total_iter=200).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -9,15 +11,22 @@ PY=.venv/bin/python
 [ -f datasets/demo/manifest.json ] || $PY scripts/prepare_demo_data.py
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-$(nproc)}
 
+echo "== DAT-light x4 on the whole LR frames: the training condition and the DAT-light row =="
+$PY -m seeclear_arch.data.condition_cache -opt options/train_seeclear_star_demo.yml \
+    --lq datasets/demo/train/BIx4 --out datasets/demo/train/DATx4
+$PY -m seeclear_arch.data.condition_cache -opt options/test_seeclear_star_demo.yml \
+    --lq datasets/demo/test/BIx4 --out results/DAT-light_demo_test --ext png
 echo "== step 0: the untrained demo model =="
-$PY -m seeclear_arch.test -opt options/test_seeclear_demo.yml \
-    --force_yml name=SeeClear_demo_step0 path:pretrain_network_g=~
-echo "== training (options/train_seeclear_demo.yml) =="
-$PY -m seeclear_arch.train -opt options/train_seeclear_demo.yml "$@"
-echo "== testing the trained model (options/test_seeclear_demo.yml) =="
-$PY -m seeclear_arch.test -opt options/test_seeclear_demo.yml
+$PY -m seeclear_arch.test -opt options/test_seeclear_star_demo.yml \
+    --force_yml name=SeeClearStar_demo_step0 path:pretrain_network_g=~ val:pbar=true
+echo "== training (options/train_seeclear_star_demo.yml) =="
+$PY -m seeclear_arch.train -opt options/train_seeclear_star_demo.yml "$@"
+echo "== testing the trained model (options/test_seeclear_star_demo.yml) =="
+$PY -m seeclear_arch.test -opt options/test_seeclear_star_demo.yml --force_yml val:pbar=true
 
-echo "== held-out demo sequences, RGB PSNR (dB) / SSIM =="
-$PY scripts/compare_results.py --gt datasets/demo/test/GT --lq datasets/demo/test/BIx4 \
-    --run step0=results/SeeClear_demo_step0/visualization/demo_test \
-    --run trained=results/SeeClear_demo_test/visualization/demo_test
+echo "== held-out demo sequences (mean over sequences; per sequence: results/quickstart/eval.csv) =="
+$PY -m seeclear_arch.evaluate --gt datasets/demo/test/GT --bicubic-from datasets/demo/test/BIx4 \
+    --sr DAT-light=results/DAT-light_demo_test \
+    --sr step0=results/SeeClearStar_demo_step0/visualization/demo_test \
+    --sr 'SeeClear*=results/SeeClearStar_demo_test/visualization/demo_test' \
+    --metrics psnr,ssim,lpips,dists,tof,ewarp --flow farneback --quiet --out results/quickstart/eval.json

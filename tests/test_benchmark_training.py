@@ -42,3 +42,25 @@ def test_benchmark_training_refuses_a_gt_size_the_scale_does_not_divide(tmp_path
         bench.batch_shape(bench.training_options(args), args)
     args = bench.parse_args(['-opt', yml, '--num-clips', '2'])
     assert bench.batch_shape(bench.training_options(args), args) == {'items': 2, 'frames': 6, 'gt': 16, 'lr': 4}
+
+
+def test_benchmark_training_cached_condition_skips_the_base_network(tmp_path, repo_root, monkeypatch):
+    bench = _script(repo_root, monkeypatch)
+    opt = train_options(str(tmp_path / 'no_data'), val=False)
+    opt.update(network_base={'type': 'MSRResNet', 'num_feat': 4, 'num_block': 1, 'upscale': 4}, base_mode='image')
+    yml = write_yml(opt, str(tmp_path / 'star.yml'))
+    calls = []
+    for cached in (False, True):
+        args = bench.parse_args(['-opt', yml, '--iters', '1', '--warmup', '0', '--batch', '1'] +
+                                (['--cached-condition'] if cached else []))
+        original = bench.build_model
+
+        def recording(o, original=original, cached=cached):
+            model = original(o)
+            model.net_base.register_forward_hook(lambda *a, cached=cached: calls.append(cached))
+            return model
+
+        monkeypatch.setattr(bench, 'build_model', recording)
+        row = bench.run(args)
+        assert row['condition'] == ('cached' if cached else 'Condition(MSRResNet, base_mode=image)')
+    assert calls == [False] * 3  # 3 frames through the base network per step without the cache, none with it

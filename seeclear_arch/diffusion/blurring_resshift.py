@@ -27,6 +27,7 @@ from seeclear_arch.diffusion.schedules import blur_tau_schedule, resshift_eta_sc
 TimeLike = Union[int, torch.Tensor]
 DenoiseFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 COUPLINGS = ('resshift', 'markov')
+NOISE_MODES = ('iid', 'shared')
 
 
 def _bcast(v: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
@@ -34,7 +35,12 @@ def _bcast(v: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     return v.to(x.dtype).reshape(-1, *([1] * (x.dim() - 1)))
 
 
-def _randn_like(x: torch.Tensor, generator: Optional[torch.Generator]) -> torch.Tensor:
+def _randn_like(x: torch.Tensor, generator: Optional[torch.Generator], shared: bool = False) -> torch.Tensor:
+    """Standard normal noise like ``x``; ``shared``: one draw per clip, the same for all frames of
+    ``(B, m, C, H, W)`` clips (each frame's noise is still standard normal)."""
+    if shared and x.dim() == 5:
+        one = torch.randn((x.shape[0], 1, *x.shape[2:]), generator=generator, device=x.device, dtype=x.dtype)
+        return one.expand(x.shape).contiguous()
     return torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
 
 
@@ -63,6 +69,11 @@ class BlurringResShift:
             double. Default (-1, 1). (yml: the experiment's top-level ``diffusion_range``.)
         input_scaling (bool): ResShift's input normalisation, :meth:`scale_model_input`. Default True.
             (yml: ``diffusion_input_scaling``.)
+        noise (str): how the noise of a ``(B, m, C, H, W)`` clip is drawn, in training (:meth:`q_sample`) and
+            sampling (:meth:`prior_sample`, :meth:`p_step`): ``'iid'`` independent for every frame (the paper), or
+            ``'shared'``: one noise image per draw for all the frames of a clip, so static content gets the same
+            perturbation in every frame; each frame's marginal is unchanged. The sampling engine also repeats the
+            draws from clip to clip for ``'shared'`` (``seeclear_arch.models.sampling``). Default ``'iid'``.
 
     Parametrisation, as ResShift's ``_scale_input`` and diffusers' ``scale_model_input``: the process owns the
     value range and what the network sees; the sampler and ``q_sample`` work on states in ``value_range``.
@@ -79,9 +90,13 @@ class BlurringResShift:
                  patch_size: int = 8,
                  coupling: str = 'resshift',
                  value_range: Tuple[float, float] = (-1.0, 1.0),
-                 input_scaling: bool = True) -> None:
+                 input_scaling: bool = True,
+                 noise: str = 'iid') -> None:
         if coupling not in COUPLINGS:
             raise ValueError(f'coupling must be one of {COUPLINGS}, got {coupling!r}')
+        if noise not in NOISE_MODES:
+            raise ValueError(f'diffusion.noise must be one of {NOISE_MODES}, got {noise!r}')
+        self.noise = noise
         if patch_size < 1:
             raise ValueError(f'patch_size must be >= 1, got {patch_size}')
         self.num_timesteps = int(num_timesteps)
@@ -110,7 +125,8 @@ class BlurringResShift:
         high = self.range_low + self.range_span
         return (f'{type(self).__name__}(T={self.num_timesteps}, kappa={self.kappa}, '
                 f'blur_sigma2={self.blur_sigma2}, patch_size={self.patch_size}, coupling={self.coupling!r}, '
-                f'value_range=[{self.range_low:g}, {high:g}], input_scaling={self.input_scaling})')
+                f'value_range=[{self.range_low:g}, {high:g}], input_scaling={self.input_scaling}, '
+                f'noise={self.noise!r})')
 
     # ---------------------------------------------------------------------------------- parametrisation
     def to_range(self, x: torch.Tensor) -> torch.Tensor:
@@ -242,7 +258,7 @@ class BlurringResShift:
         ``t = 0`` returns ``x0``.
         """
         t = self._index(t, x0)
-        noise = _randn_like(x0, generator) if noise is None else noise
+        noise = self._noise_like(x0, generator) if noise is None else noise
         return self.q_mean(x0, y, t) + _bcast(self.kappa * self._eta(t).sqrt(), noise) * noise
 
     def prior_sample(self, y: torch.Tensor, generator: Optional[torch.Generator] = None) -> torch.Tensor:
@@ -250,7 +266,11 @@ class BlurringResShift:
 
         Drops the ``a_T x0`` term of the true marginal (``1 - eta_T ~ 0.02``), as ResShift does.
         """
-        return y + self.kappa * math.sqrt(self.etas[-1].item()) * _randn_like(y, generator)
+        return y + self.kappa * math.sqrt(self.etas[-1].item()) * self._noise_like(y, generator)
+
+    def _noise_like(self, x: torch.Tensor, generator: Optional[torch.Generator]) -> torch.Tensor:
+        """The process's noise for a state like ``x`` (see ``noise``)."""
+        return _randn_like(x, generator, shared=self.noise == 'shared')
 
     def sample_t(self,
                  batch_size: int,
@@ -312,18 +332,23 @@ class BlurringResShift:
                t: TimeLike,
                s: TimeLike,
                generator: Optional[torch.Generator] = None,
-               noise: Optional[torch.Tensor] = None) -> torch.Tensor:
+               noise: Optional[torch.Tensor] = None,
+               noise_scale: float = 1.0) -> torch.Tensor:
         """One reverse step ``u_s ~ q(u_s | u_t, x0 = x0_hat, y)`` (Eq. 5's kernel with the predicted ``x0``).
 
         ``s = 0`` has zero variance and returns ``x0_hat``. For ``'resshift'`` (or no blur) the variance is
         uniform, so pixel noise is scaled directly; for ``'markov'`` it differs per frequency, so isotropic pixel
         noise (equal in law to isotropic DCT noise) is filtered by ``sqrt(var)`` in the patch DCT.
+        ``noise_scale`` multiplies the posterior's standard deviation (1: the exact posterior; 0: its mean, a
+        deterministic step; values below 1 leave the model's marginals, a trade of diversity for steadiness).
         """
         t, s = self._check_pair(t, s, u_t)
         mean, var = self.posterior_mean_variance(x0_hat, u_t, y, t, s)
-        if not bool((s > 0).any()):
+        if not bool((s > 0).any()) or noise_scale == 0:
             return mean
-        noise = _randn_like(u_t, generator) if noise is None else noise
+        noise = self._noise_like(u_t, generator) if noise is None else noise
+        if noise_scale != 1:
+            noise = noise * noise_scale
         if self._freq_uniform:
             std = self.posterior_variance(t, s, self._lam0(t))[:, 0, 0].sqrt()
             return mean + _bcast(std, noise) * noise
@@ -345,7 +370,8 @@ class BlurringResShift:
                y: torch.Tensor,
                generator: Optional[torch.Generator] = None,
                num_steps: Optional[int] = None,
-               return_all: bool = False) -> Union[torch.Tensor, Tuple[torch.Tensor, List[torch.Tensor],
+               return_all: bool = False,
+               noise_scale: float = 1.0) -> Union[torch.Tensor, Tuple[torch.Tensor, List[torch.Tensor],
                                                                        List[torch.Tensor]]]:
         """Reverse process (Eq. 5): ``u_T`` from the prior, then posterior steps with ``x0_hat``.
 
@@ -355,6 +381,7 @@ class BlurringResShift:
             generator: drives all noise (prior and steps); results follow ``y``'s device and dtype.
             num_steps: number of network calls, steps from :meth:`timesteps`; default ``T``.
             return_all: also return the states ``[u_T, ..., u_0]`` and the predictions ``x0_hat``.
+            noise_scale: posterior standard deviation multiplier of every step (:meth:`p_step`).
         """
         steps = self.timesteps(num_steps)
         u = self.prior_sample(y, generator)
@@ -363,7 +390,7 @@ class BlurringResShift:
             s_int = steps[i + 1] if i + 1 < len(steps) else 0
             t = torch.full((y.shape[0], ), t_int, dtype=torch.long, device=y.device)
             x0_hat = denoise_fn(u, t.to(y.dtype))
-            u = self.p_step(x0_hat, u, y, t, torch.full_like(t, s_int), generator)
+            u = self.p_step(x0_hat, u, y, t, torch.full_like(t, s_int), generator, noise_scale=noise_scale)
             states.append(u)
             preds.append(x0_hat)
         return (u, states, preds) if return_all else u

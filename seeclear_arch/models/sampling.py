@@ -9,7 +9,9 @@ clip (Alg. 1 l. 4-45): ``encode_condition`` once, the process's sampler with ``T
 the last one through ``final_step``, which also returns the memory built from that step's decoder features, and
 ``end_clip`` to carry it to the next clip (skipped with ``carry=False``, the ablation ``val.carry_memory: false``).
 One generator, seeded once per sequence, drives all noise clip after clip, so cutting the sequence into chunks
-(``clips_per_chunk``) gives exactly the frames of a whole-sequence run.
+(``clips_per_chunk``) gives exactly the frames of a whole-sequence run. With the process's ``noise: shared`` the
+generator is reseeded at every clip, so every clip draws the same noise (and the frames of a clip share it): static
+content gets the same perturbation throughout the sequence. ``noise_scale`` scales the posterior noise of every step.
 
 Spatial tiles (``tile``, ``tile_overlap``; ``seeclear_arch.models.tiling``): every diffusion step calls the network
 on each LR tile and blends the tiles' ``x0_hat`` into one HR frame; the prior, the posterior and their noise stay
@@ -69,14 +71,16 @@ def clip_cast_scope(device: torch.device, dtype: str) -> ContextManager:
 
 def sampling_options(val_opt: Optional[Mapping[str, Any]]) -> Dict[str, Any]:
     """The engine's keyword arguments from a yml's ``val`` section: ``seed``, ``num_steps``, ``carry_memory``,
-    ``tile``, ``tile_overlap``, ``dtype`` (defaults: 0, T, true, 0 = off, 8, float32)."""
+    ``tile``, ``tile_overlap``, ``dtype``, ``noise_scale`` (defaults: 0, T, true, 0 = off, 8, float32, 1)."""
     val_opt = val_opt or {}
     opts = {'seed': int(val_opt.get('seed', 0)), 'num_steps': val_opt.get('num_steps'),
             'carry': bool(val_opt.get('carry_memory', True)), 'tile': int(val_opt.get('tile') or 0),
             'tile_overlap': int(val_opt.get('tile_overlap', DEFAULT_OVERLAP)),
-            'dtype': str(val_opt.get('dtype') or 'float32')}
+            'dtype': str(val_opt.get('dtype') or 'float32'), 'noise_scale': float(val_opt.get('noise_scale', 1.0))}
     check_tiling(opts['tile'], opts['tile_overlap'] if opts['tile'] else 0)
     check_dtype(opts['dtype'])
+    if not opts['noise_scale'] >= 0:
+        raise ValueError(f"val.noise_scale must be >= 0, got {opts['noise_scale']}")
     return opts
 
 
@@ -87,19 +91,22 @@ def _crop(x: torch.Tensor, rows: slice, cols: slice) -> torch.Tensor:
 def sample_clip(net: nn.Module, process: BlurringResShift, lq: torch.Tensor, y: torch.Tensor,
                 generator: torch.Generator, num_steps: Optional[int] = None, carry: bool = True,
                 tiles: Optional[Sequence[Tile]] = None, states: Optional[List[Any]] = None, dtype: str = 'float32',
-                progress: Optional[SamplingProgress] = None) -> torch.Tensor:
+                progress: Optional[SamplingProgress] = None, noise_scale: float = 1.0) -> torch.Tensor:
     """Sample one clip: LR ``lq`` ``(B, m, C, h, w)`` and condition ``y`` ``(B, m, C, H, W)`` in [0, 1] -> HR frames
     in [0, 1]. The process owns the value range and the network's input scaling.
 
     ``tiles``: LR tiles (``tiling.plan_tiles``; None: the whole frame); ``states``: each tile's carried memory
-    (``net.memory_state()``), read and updated in place; ``dtype``: the network's autocast dtype."""
+    (``net.memory_state()``), read and updated in place; ``dtype``: the network's autocast dtype; ``noise_scale``:
+    the posterior noise multiplier (``BlurringResShift.p_step``)."""
     with clip_cast_scope(y.device, dtype):
-        return _sample_clip(net, process, lq, y, generator, num_steps, carry, tiles, states, dtype, progress)
+        return _sample_clip(net, process, lq, y, generator, num_steps, carry, tiles, states, dtype, progress,
+                            noise_scale)
 
 
 def _sample_clip(net: nn.Module, process: BlurringResShift, lq: torch.Tensor, y: torch.Tensor,
                  generator: torch.Generator, num_steps: Optional[int], carry: bool, tiles: Optional[Sequence[Tile]],
-                 states: Optional[List[Any]], dtype: str, progress: Optional[SamplingProgress]) -> torch.Tensor:
+                 states: Optional[List[Any]], dtype: str, progress: Optional[SamplingProgress],
+                 noise_scale: float = 1.0) -> torch.Tensor:
     y = process.to_range(y)
     scale = y.shape[-1] // lq.shape[-1]
     tiled = tiles is not None and len(tiles) > 1
@@ -136,7 +143,7 @@ def _sample_clip(net: nn.Module, process: BlurringResShift, lq: torch.Tensor, y:
             progress.step()
         return blender.blend(preds) if tiled else preds[0]
 
-    out = process.sample(denoise_fn, y, generator=generator, num_steps=num_steps)
+    out = process.sample(denoise_fn, y, generator=generator, num_steps=num_steps, noise_scale=noise_scale)
     if carry:
         for k, update in enumerate(updates):
             if tiled:
@@ -182,7 +189,8 @@ def sample_sequence(net: nn.Module, process: BlurringResShift, read_frames: Read
                     condition: ConditionFn, seed: int = 0, num_steps: Optional[int] = None, carry: bool = True,
                     clips_per_chunk: int = 0, device: Optional[torch.device] = None,
                     progress: Optional[SamplingProgress] = None, tile: int = 0,
-                    tile_overlap: int = DEFAULT_OVERLAP, dtype: str = 'float32') -> Iterator[Tuple[int, torch.Tensor]]:
+                    tile_overlap: int = DEFAULT_OVERLAP, dtype: str = 'float32',
+                    noise_scale: float = 1.0) -> Iterator[Tuple[int, torch.Tensor]]:
     """Yield ``(first frame index, HR frames (1, n, C, H, W) in [0, 1])`` chunk by chunk (see the module docstring).
 
     Args:
@@ -199,6 +207,7 @@ def sample_sequence(net: nn.Module, process: BlurringResShift, read_frames: Read
         progress: bars advanced per clip and per step (``models.progress``).
         tile, tile_overlap: LR tile size (0 = whole frames) and overlap, see ``models.tiling``.
         dtype: autocast dtype of the network calls (``float32``: none).
+        noise_scale: posterior noise multiplier of every step (1: the exact posterior).
     """
     device = device or next(net.parameters()).device
     check_dtype(dtype)
@@ -220,8 +229,10 @@ def sample_sequence(net: nn.Module, process: BlurringResShift, read_frames: Read
         outputs = []
         for indices, num_valid in clips:
             idx = torch.as_tensor([local[i] for i in indices], device=device)
+            if process.noise == 'shared':  # every clip draws the same noise
+                generator.manual_seed(int(seed))
             outputs.append(sample_clip(net, process, lq[:, idx], y[:, idx], generator, num_steps, carry, tiles,
-                                       states, dtype, progress)[:, :num_valid])
+                                       states, dtype, progress, noise_scale)[:, :num_valid])
             if progress is not None:
                 progress.end_clip(num_valid)
         del lq, y

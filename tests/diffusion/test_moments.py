@@ -98,3 +98,44 @@ def test_moment_check_has_power():
     mean = proc.q_mean(x0[:1], y[:1], 7)[0]
     with pytest.raises(AssertionError):
         _check(mean + (u - mean) * math.sqrt(1.05), mean, proc.kappa**2 * proc.etas[7].item())
+
+
+def _clip_data(frames=2, h=8, w=8):
+    """(N, frames, 1, h, w) clips whose frames differ, so a mixed-up frame would show."""
+    gen = torch.Generator().manual_seed(4)
+    x0 = torch.rand(1, frames, 1, h, w, generator=gen, dtype=torch.float64) * 2 - 1
+    y = x0 + 0.3 * torch.randn(1, frames, 1, h, w, generator=gen, dtype=torch.float64)
+    return x0.expand(N, -1, -1, -1, -1), y.expand(N, -1, -1, -1, -1)
+
+
+@pytest.mark.parametrize('coupling', ['resshift', 'markov'])
+def test_shared_noise_keeps_every_frames_marginal(coupling):
+    """``noise: shared``: q_sample and a posterior step give each frame the marginal of Eq. 25, and the frames of a
+    clip carry the same noise."""
+    proc = BlurringResShift(patch_size=4, coupling=coupling, blur_sigma2=3.0, noise='shared')
+    x0, y = _clip_data()
+    gen = torch.Generator().manual_seed(5)
+    t, s = 9, 5
+    u_t = proc.q_sample(x0, y, torch.full((N, ), t), generator=gen)
+    u_s = proc.p_step(x0, u_t, y, torch.full((N, ), t), torch.full((N, ), s), generator=gen)
+    for u, step in ((u_t, t), (u_s, s)):
+        for f in range(x0.shape[1]):
+            mean = _marginal_mean_reference(proc, x0[:1, f], y[:1, f], step)[0]
+            _check(u[:, f], mean, proc.kappa**2 * proc.etas[step].item(), patch_size=4)
+    noise = u_t - proc.q_mean(x0, y, t)
+    torch.testing.assert_close(noise[:, 0], noise[:, 1])
+    prior = proc.prior_sample(y[:4], gen) - y[:4]
+    torch.testing.assert_close(prior[:, 0], prior[:, 1])
+
+
+def test_noise_scale_zero_steps_to_the_posterior_mean():
+    proc = BlurringResShift(patch_size=4, blur_sigma2=3.0)
+    x0, y = _data()
+    u_t = proc.q_sample(x0[:8], y[:8], 6, generator=torch.Generator().manual_seed(6))
+    mean, _ = proc.posterior_mean_variance(x0[:8], u_t, y[:8], 6, 3)
+    torch.testing.assert_close(proc.p_step(x0[:8], u_t, y[:8], 6, 3, noise_scale=0.0), mean, rtol=0, atol=0)
+
+
+def test_unknown_noise_mode_is_an_error():
+    with pytest.raises(ValueError, match='diffusion.noise'):
+        BlurringResShift(noise='warped')

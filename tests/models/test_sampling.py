@@ -157,7 +157,9 @@ def test_bfloat16_autocasts_only_the_network(seeclear):
 
 def test_sampling_options_read_val_and_name_bad_values():
     assert sampling_options({}) == {'seed': 0, 'num_steps': None, 'carry': True, 'tile': 0, 'tile_overlap': 8,
-                                    'dtype': 'float32'}
+                                    'dtype': 'float32', 'noise_scale': 1.0}
+    with pytest.raises(ValueError, match='noise_scale'):
+        sampling_options({'noise_scale': -0.5})
     opts = sampling_options({'tile': 64, 'tile_overlap': 16, 'dtype': 'bfloat16', 'carry_memory': False})
     assert (opts['tile'], opts['tile_overlap'], opts['dtype'], opts['carry']) == (64, 16, 'bfloat16', False)
     with pytest.raises(ValueError, match='tile_overlap'):
@@ -229,3 +231,41 @@ def test_bfloat16_casts_the_weights_once_per_clip(seeclear, monkeypatch):
         counts.append(WeightCasts.count)
     assert torch.equal(outs[0], outs[1])
     assert 0 < counts[0] < counts[1] / 2  # 3 steps per clip: most casts were cached
+
+
+def _sequence(process, lq, net, noise_scale=1.0, seed=3, clips_per_chunk=0):
+    def condition(x):
+        return F.interpolate(x.flatten(0, 1), scale_factor=4, mode='bicubic').clamp(0, 1).unflatten(0, x.shape[:2])
+
+    chunks = sample_sequence(net, process, lambda idx: lq[:, list(idx)], lq.shape[1], 2, condition, seed=seed,
+                             noise_scale=noise_scale, clips_per_chunk=clips_per_chunk)
+    return torch.cat([frames for _, frames in chunks], dim=1)
+
+
+def test_default_noise_and_scale_are_the_paper_sampler_bit_for_bit(conv):
+    lq = _smooth_video(4, 6, 8)
+    iid = BlurringResShift(num_timesteps=3, noise='iid')
+    assert torch.equal(_sequence(iid, lq, conv), _run(conv, lq))  # _run uses the default process and options
+
+
+def test_shared_noise_repeats_over_frames_and_clips(conv):
+    """With ``noise: shared`` a static video gives the same frames in every clip and every frame of a clip; with
+    i.i.d. noise it does not. Chunking still gives the whole-sequence frames."""
+    static = _smooth_video(1, 6, 8).expand(1, 6, 3, 6, 8).contiguous()
+    shared = BlurringResShift(num_timesteps=3, noise='shared')
+    out = _sequence(shared, static, conv)
+    for k in range(1, 6):
+        torch.testing.assert_close(out[:, k], out[:, 0], rtol=0, atol=1e-6)
+    assert torch.equal(_sequence(shared, static, conv, clips_per_chunk=1), out)
+    iid = _sequence(BlurringResShift(num_timesteps=3), static, conv)
+    assert float((iid[:, 1] - iid[:, 0]).abs().max()) > 1e-3
+
+
+def test_noise_scale_shrinks_the_seed_spread(conv):
+    """Only the prior depends on the seed at ``noise_scale`` 0; the spread between seeds grows with the scale."""
+    lq = _smooth_video(2, 6, 8)
+
+    def spread(scale):
+        return float((_sequence(PROCESS, lq, conv, scale, 1) - _sequence(PROCESS, lq, conv, scale, 2)).abs().mean())
+
+    assert 0 < spread(0.0) < spread(0.5) < spread(1.0)

@@ -402,3 +402,21 @@ def test_a_frozen_distiller_sees_whole_frames_in_training(root):
     model.optimize_parameters(1)
     assert seen == [(6, 3, 8, 8)]  # 2 items x 3 frames, whole 8x8 frames
     assert any(not torch.equal(before[n], p) for n, p in net.named_parameters() if p.requires_grad)
+
+
+@pytest.mark.parametrize('noise', ['iid', 'shared'])
+def test_training_draws_the_process_noise(root, noise):
+    """``diffusion.noise`` acts in training too: on a static clip the noisy input is the same in every frame only
+    with shared noise."""
+    opt = model_options(root)
+    opt['diffusion'] = dict(opt['diffusion'], noise=noise)
+    model = build_model(opt)
+    seen = []
+    model.get_bare_model(model.net_g).register_forward_hook(lambda mod, args, out: seen.append(args[0]))
+    lq = torch.rand(1, 1, 3, 8, 8).expand(1, 6, 3, 8, 8)
+    gt = torch.rand(1, 1, 3, 32, 32).expand(1, 6, 3, 32, 32)
+    model.feed_data({'lq': lq, 'gt': gt})
+    model.optimize_parameters(1)
+    x_t = seen[-1]  # (2 clips, 3 frames, ...)
+    same = all(torch.allclose(x_t[:, k], x_t[:, 0]) for k in range(1, 3))
+    assert same == (noise == 'shared')
