@@ -1,8 +1,8 @@
 """SeeClear vs SeeClear* on the held-out demo sequences, several seeds, with real-weight perceptual metrics.
 
 Usage:
-    python benchmarks/real_weights_demo.py --runs star:1500,seeclear:1500,star:750 --seeds 0,1,2 --jobs 2
-    python benchmarks/real_weights_demo.py --runs star:1500,seeclear:1500,star:750 --seeds 0,1,2 --report-only
+    python -m benchmarks.real_weights_demo --runs star:1500,seeclear:1500,star:750 --seeds 0,1,2 --jobs 2
+    python -m benchmarks.real_weights_demo --runs star:1500,seeclear:1500,star:750 --seeds 0,1,2 --report-only
 
 A run ``MODEL:ITERS`` trains ``options/train_<yml>.yml`` (``seeclear``: bicubic condition, the quickstart recipe;
 ``star``: SeeClear*, DAT-light condition precomputed on whole frames) for ``ITERS`` iterations with
