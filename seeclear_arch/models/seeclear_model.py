@@ -38,6 +38,9 @@ Options read by this model (besides BasicSR's ``network_g``, ``path``, ``train.o
     train.memory_pattern (str) [``MEMORY_PATTERN``]: regex (``re.search`` on parameter names) naming the memory
         parameters; the default matches SeeClearNet's CaTeGory (``memory.*`` and each level's ``*.category.*``).
     train.grad_clip (float | None) [None]: max gradient norm.
+    train.temporal_opt (dict | None) [None]: a BasicSR loss (e.g. ``{type: CharbonnierLoss, loss_weight: 1.0}``) between
+        the temporal differences ``x_t - x_{t-1}`` of the predicted ``x0`` and of the GT inside each clip, added to
+        the pixel loss: penalises flicker the GT does not have, without a flow network. None: the paper's loss alone.
     train.precision ('fp32' | 'bf16' | 'fp16') ['fp32']: autocast dtype of the network in training steps; fp16 adds
         a gradient scaler whose skipped steps count as non-finite ones (``seeclear_arch.models.precision``).
     train.grad_checkpoint (bool | None) [None = network_g's own setting]: activation checkpointing, through the
@@ -61,6 +64,7 @@ from typing import Any, Dict, List, Optional
 
 import numpy as np
 import torch
+from basicsr.losses import build_loss
 from basicsr.metrics import calculate_metric
 from basicsr.models.video_base_model import VideoBaseModel
 from basicsr.utils import get_root_logger, imwrite, tensor2img
@@ -81,6 +85,11 @@ from seeclear_arch.models.progress import SamplingProgress, pbar_option
 from seeclear_arch.models.sampling import sample_sequence, sampling_options
 
 MEMORY_PATTERN = r'(^|\.)(memory|category)\.'
+
+
+def temporal_difference(frames: torch.Tensor) -> torch.Tensor:
+    """``x_t - x_{t-1}`` along the frames of ``(B, m, C, H, W)`` clips: ``(B, m - 1, C, H, W)``."""
+    return frames[:, 1:] - frames[:, :-1]
 
 
 @MODEL_REGISTRY.register()
@@ -112,6 +121,12 @@ class SeeClearModel(VideoBaseModel):
         get_root_logger().info(f'Diffusion: {self.diffusion}; training precision: {self.precision}')
 
     # ------------------------------------------------------------------------------------ set-up
+    def init_training_settings(self) -> None:
+        """SRModel's, plus the optional temporal loss ``train.temporal_opt``."""
+        super().init_training_settings()
+        temporal_opt = self.opt['train'].get('temporal_opt')
+        self.cri_temporal = build_loss(dict(temporal_opt)).to(self.device) if temporal_opt else None
+
     def model_to_device(self, net: nn.Module) -> nn.Module:
         """Freeze the stage's untrained parameters before BasicSR wraps ``net_g`` in DDP."""
         if self.is_train:
@@ -170,11 +185,15 @@ class SeeClearModel(VideoBaseModel):
             out = self.net_g(process.scale_model_input(x_t, t), y, lq, t.to(x_t.dtype), **kwargs)
         self.output = process.from_range(out.float())
         l_pix = self.cri_pix(self.output, gt)
+        loss_dict = OrderedDict(l_pix=l_pix.detach())
+        if self.cri_temporal is not None:
+            l_temp = self.cri_temporal(temporal_difference(self.output), temporal_difference(gt))
+            loss_dict['l_temporal'] = l_temp.detach()
+            l_pix = l_pix + l_temp
         self.precision.backward(l_pix)
         if self._step_if_finite(l_pix):
             if self.ema_decay > 0:
                 self.model_ema(decay=self.ema_decay)
-        loss_dict = OrderedDict(l_pix=l_pix.detach())
         loss_dict['l_skipped_nonfinite'] = torch.tensor(float(self.num_skipped), device=self.device)
         self.log_dict = self.reduce_loss_dict(loss_dict)
 

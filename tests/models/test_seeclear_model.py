@@ -420,3 +420,29 @@ def test_training_draws_the_process_noise(root, noise):
     x_t = seen[-1]  # (2 clips, 3 frames, ...)
     same = all(torch.allclose(x_t[:, k], x_t[:, 0]) for k in range(1, 3))
     assert same == (noise == 'shared')
+
+
+def test_temporal_loss_is_off_by_default_and_penalises_flicker_when_set(root):
+    """``train.temporal_opt``: Charbonnier between the frame-to-frame differences of x0_hat and of the GT; a model
+    without it trains exactly as before."""
+    from seeclear_arch.models.seeclear_model import temporal_difference
+    lq, gt = torch.rand(1, 6, 3, 8, 8), torch.rand(1, 6, 3, 32, 32)
+    params = {}
+    for temporal in (None, {'type': 'CharbonnierLoss', 'loss_weight': 1.0, 'eps': 1e-12}):
+        torch.manual_seed(0)
+        opt = model_options(root)
+        if temporal is not None:
+            opt['train']['temporal_opt'] = temporal
+        model = build_model(opt)
+        model.feed_data({'lq': lq, 'gt': gt})
+        torch.manual_seed(1)
+        model.optimize_parameters(1)
+        params[temporal is None] = [p.detach().clone() for p in model.net_g.parameters()]
+        if temporal is None:
+            assert 'l_temporal' not in model.log_dict and model.cri_temporal is None
+        else:
+            expected = (temporal_difference(model.output) - temporal_difference(model.clip_rows(gt))).pow(2)
+            assert model.log_dict['l_temporal'] == pytest.approx(float((expected + 1e-12).sqrt().mean()), rel=1e-5)
+    assert any(not torch.equal(a, b) for a, b in zip(params[True], params[False]))
+    frames = torch.arange(4.).view(1, 4, 1, 1, 1)
+    assert temporal_difference(frames).flatten().tolist() == [1.0, 1.0, 1.0]
