@@ -48,6 +48,8 @@ Options read by this model (besides BasicSR's ``network_g``, ``path``, ``train.o
     val.num_frame (int) [network_g.num_frame, else datasets.train.num_frame, else 5]: clip length ``m``.
     val.num_steps (int | None) [None = T]: sampler steps.
     val.seed (int) [0]: seed of the per-sequence noise generator (same for every sequence and rank).
+    val.noise_scale (float) [1.0]: posterior noise multiplier of every sampler step (0: the posterior mean);
+        ``diffusion.noise: shared`` shares the noise over the frames and clips (docs/steadiness.md).
     val.carry_memory (bool) [true]: call ``end_clip(update)`` after each clip, carrying the memory built at the
         clip's final step to the next clip (Algorithm 1, lines 43-44); false restarts every clip from the learned
         memory (an ablation).
