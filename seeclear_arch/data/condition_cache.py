@@ -21,26 +21,21 @@ import torch
 
 from seeclear_arch.data.frame_io import frames_to_tensor, list_frames, read_frame_file
 from seeclear_arch.data.prepare import find_frame_folders
-from seeclear_arch.inference import read_options
+from seeclear_arch.inference import read_options, write_png
 from seeclear_arch.models.condition import Condition
 
 
 def save_condition_frame(frame: torch.Tensor, path: str) -> None:
     """One condition frame ``(3, H, W)`` RGB in [0, 1] -> ``path`` (.npy float32 BGR HWC, or 8-bit .png), atomically."""
-    bgr = frame.detach().float().cpu().numpy()[::-1].transpose(1, 2, 0)
+    bgr = np.ascontiguousarray(frame.detach().float().cpu().numpy()[::-1].transpose(1, 2, 0), dtype=np.float32)
+    if not path.endswith('.npy'):
+        write_png(path, np.clip(np.round(bgr * 255), 0, 255).astype(np.uint8))
+        return
     folder, name = osp.split(path)
     tmp = osp.join(folder, f'.{name}.tmp{os.getpid()}')
     try:
-        if path.endswith('.npy'):
-            with open(tmp, 'wb') as f:
-                np.save(f, np.ascontiguousarray(bgr, dtype=np.float32))
-        else:
-            import cv2
-            ok, data = cv2.imencode('.png', np.clip(np.round(bgr * 255), 0, 255).astype(np.uint8))
-            if not ok:
-                raise ValueError(f'cannot encode {path}')
-            with open(tmp, 'wb') as f:
-                f.write(data.tobytes())
+        with open(tmp, 'wb') as f:
+            np.save(f, bgr)
         os.replace(tmp, path)
     finally:
         if osp.exists(tmp):

@@ -99,7 +99,7 @@ class Condition:
         if self.mode == 'sequence':
             out = self.base(lq)
         elif self.mode == 'image':
-            out = torch.stack([self.base(lq[:, i]).float() for i in range(n)], dim=1)
+            out = torch.stack([self.base(lq[:, i]) for i in range(n)], dim=1)
         else:
-            out = torch.stack([self.base(lq[:, window_indices(i, n, self.window)]).float() for i in range(n)], dim=1)
+            out = torch.stack([self.base(lq[:, window_indices(i, n, self.window)]) for i in range(n)], dim=1)
         return out.float().clamp(0, 1)
