@@ -2,11 +2,15 @@
 
 Usage:
     python -m benchmarks.real_weights_demo --runs star:1500,seeclear:1500,star:750 --seeds 0,1,2 --jobs 2
+    python -m benchmarks.real_weights_demo --runs star:1500:warp1 --seeds 0,1,2 \
+        --variant 'warp1={train.warp_opt: {type: CharbonnierLoss, loss_weight: 1.0, eps: 1.0e-12}}'
     python -m benchmarks.real_weights_demo --runs star:1500,seeclear:1500,star:750 --seeds 0,1,2 --report-only
 
 A run ``MODEL:ITERS`` trains ``options/train_<yml>.yml`` (``seeclear``: bicubic condition, the quickstart recipe;
 ``star``: SeeClear*, DAT-light condition precomputed on whole frames) for ``ITERS`` iterations with
-``manual_seed`` = the seed and no validation, then samples the held-out demo sequences with the matching test yml
+``manual_seed`` = the seed and no validation (``MODEL:ITERS:VARIANT`` first sets the dotted keys of
+``--variant VARIANT={key.path: value, ...}`` in that yml, written to ``<out>/ymls/``), then samples the held-out
+demo sequences with the matching test yml
 (15 steps, sampler seed 0, memory carried). Finished runs are skipped, so the command resumes; ``--jobs`` runs that
 many at once, one thread each. ``seeclear-evaluate`` then measures every run, bicubic (MATLAB-style imresize) and
 DAT-light alone (its frames written by ``seeclear_arch.data.condition_cache --ext png``): RGB PSNR/SSIM, LPIPS-VGG
@@ -23,6 +27,7 @@ from os import path as osp
 from typing import Dict, List, Tuple
 
 import numpy as np
+import yaml
 
 YMLS = {'seeclear': ('options/train_seeclear_demo.yml', 'options/test_seeclear_demo.yml'),
         'star': ('options/train_seeclear_star_demo.yml', 'options/test_seeclear_star_demo.yml')}
@@ -39,11 +44,45 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--tag', default='rw')
     parser.add_argument('--out', default='results/real_weights_demo')
     parser.add_argument('--report-only', action='store_true')
+    parser.add_argument('--variant', action='append', default=[],
+                        help="NAME={dotted.key: value, ...} (YAML): options a run MODEL:ITERS:NAME sets")
     return parser.parse_args()
 
 
-def run_name(tag: str, model: str, iters: int, seed: int) -> str:
-    return f'{tag}_{model}{iters}_s{seed}'
+def run_name(tag: str, model: str, iters: int, seed: int, variant: str = '') -> str:
+    return f'{tag}_{model}{iters}' + (f'_{variant}' if variant else '') + f'_s{seed}'
+
+
+def parse_variants(specs: List[str]) -> Dict[str, dict]:
+    """``NAME={dotted.key: value}`` -> {NAME: {dotted.key: value}}."""
+    out = {}
+    for spec in specs:
+        name, _, mapping = spec.partition('=')
+        values = yaml.safe_load(mapping)
+        if not name or not isinstance(values, dict):
+            raise SystemExit(f'--variant {spec!r}: expected NAME={{dotted.key: value, ...}}')
+        out[name] = values
+    return out
+
+
+def variant_yml(args, model: str, variant: str) -> str:
+    """The train yml of ``model`` with the variant's dotted keys set, written once to ``<out>/ymls``."""
+    base = YMLS[model][0]
+    if not variant:
+        return base
+    with open(base) as f:
+        opt = yaml.safe_load(f)
+    for dotted, value in args.variants[variant].items():
+        *parents, leaf = dotted.split('.')
+        node = opt
+        for key in parents:
+            node = node.setdefault(key, {})
+        node[leaf] = value
+    path = osp.join(args.out, 'ymls', f'{model}_{variant}.yml')
+    os.makedirs(osp.dirname(path), exist_ok=True)
+    with open(path, 'w') as f:
+        yaml.safe_dump(opt, f, sort_keys=False)
+    return path
 
 
 def frames_dir(name: str) -> str:
@@ -56,11 +95,11 @@ def call(cmd: List[str], log: str) -> None:
         subprocess.run(cmd, check=True, stdout=f, stderr=subprocess.STDOUT, env=env)
 
 
-def one_run(args, model: str, iters: int, seed: int) -> None:
-    name = run_name(args.tag, model, iters, seed)
+def one_run(args, model: str, iters: int, variant: str, seed: int) -> None:
+    name = run_name(args.tag, model, iters, seed, variant)
     if osp.isdir(frames_dir(name)):
         return
-    train_yml, test_yml = YMLS[model]
+    train_yml, test_yml = variant_yml(args, model, variant), YMLS[model][1]
     os.makedirs(args.out, exist_ok=True)
     log = osp.join(args.out, f'{name}.log')
     weights = osp.join('experiments', name, 'models', 'net_g_latest.pth')
@@ -81,10 +120,10 @@ def dat_frames(args) -> str:
     return out
 
 
-def evaluate(args, runs: List[Tuple[str, int]], seeds: List[int]) -> dict:
+def evaluate(args, runs: List[Tuple[str, int, str]], seeds: List[int]) -> dict:
     sources = [f'DAT-light={dat_frames(args)}']
-    sources += [f'{run_name(args.tag, m, i, s)}={frames_dir(run_name(args.tag, m, i, s))}'
-                for m, i in runs for s in seeds]
+    sources += [f'{run_name(args.tag, m, i, s, v)}={frames_dir(run_name(args.tag, m, i, s, v))}'
+                for m, i, v in runs for s in seeds]
     out = osp.join(args.out, 'eval.json')
     cmd = [sys.executable, '-m', 'seeclear_arch.evaluate', '--gt', 'datasets/demo/test/GT', '--bicubic-from',
            'datasets/demo/test/BIx4', '--metrics', 'psnr,ssim,lpips,dists,tof,ewarp', '--flow', 'farneback',
@@ -96,11 +135,12 @@ def evaluate(args, runs: List[Tuple[str, int]], seeds: List[int]) -> dict:
         return json.load(f)['methods']
 
 
-def summarise(methods: dict, args, runs: List[Tuple[str, int]], seeds: List[int]) -> Dict[str, dict]:
+def summarise(methods: dict, args, runs: List[Tuple[str, int, str]], seeds: List[int]) -> Dict[str, dict]:
     rows = {'bicubic (MATLAB imresize)': [methods['bicubic']['mean']],
             'DAT-light alone': [methods['DAT-light']['mean']]}
-    for model, iters in runs:
-        rows[f'{LABELS[model]}, {iters} it.'] = [methods[run_name(args.tag, model, iters, s)]['mean'] for s in seeds]
+    for model, iters, variant in runs:
+        label = f'{LABELS[model]}, {iters} it.' + (f', {variant}' if variant else '')
+        rows[label] = [methods[run_name(args.tag, model, iters, s, variant)]['mean'] for s in seeds]
     return {label: {k: (float(np.mean([v[k] for v in vals])), float(np.std([v[k] for v in vals])), len(vals))
                     for k in METRICS} for label, vals in rows.items()}
 
@@ -120,10 +160,14 @@ def markdown(table: Dict[str, dict]) -> str:
 
 def main() -> None:
     args = parse_args()
-    runs = [(m, int(i)) for m, i in (r.split(':') for r in args.runs.split(','))]
+    args.variants = parse_variants(args.variant)
+    runs = [(p[0], int(p[1]), p[2] if len(p) > 2 else '') for p in (r.split(':') for r in args.runs.split(','))]
+    unknown = sorted({v for _, _, v in runs if v and v not in args.variants})
+    if unknown:
+        raise SystemExit(f'--runs names variants without a --variant: {unknown}')
     seeds = [int(s) for s in args.seeds.split(',')]
     if not args.report_only:
-        jobs = [(m, i, s) for s in seeds for m, i in runs]
+        jobs = [(m, i, v, s) for s in seeds for m, i, v in runs]
         with ThreadPoolExecutor(args.jobs) as pool:
             list(pool.map(lambda job: one_run(args, *job), jobs))
     table = summarise(evaluate(args, runs, seeds), args, runs, seeds)

@@ -16,13 +16,13 @@ Life cycle (Algorithm 1), all owned by :class:`CaTeGoryMemory`:
 The carried state is plain Python state of the module (not a parameter, not saved); ``forward`` of the network
 never changes it: the sampling engine calls ``reset`` and ``commit`` through the net's per-clip hooks.
 
-Initialisation. The paper zero-initialises both ``C_bar`` and ``T_bar``. With ``T_hat = C x T`` that gives both
-a zero gradient (each factor's gradient is the other factor), so we zero-initialise ``C_bar`` only, give
-``T_bar`` a small random init, and use the residual product ``T_hat = T * (1 + C)`` (Eq. 17): at init
-``T_hat = T_bar``, and both parameters get gradients from the first step. The query's output projection is
-zero-initialised, so a fresh network with CaTeGory computes exactly what it computes without it: stage 1 (the
-Pixel Condenser alone, CaTeGory frozen) trains the condenser around an exact identity, and stage 2 starts from
-the condenser it was given.
+Initialisation (docs/formulation.md D7-D8). The paper zero-initialises both ``C_bar`` and ``T_bar``. With ``T_hat =
+C x T`` that gives both a zero gradient (each factor's gradient is the other factor), so we zero-initialise
+``C_bar`` only, give ``T_bar`` a small random init, and use the residual product ``T_hat = T * (1 + C)`` (Eq. 17):
+at init ``T_hat = T_bar``, and both parameters get gradients from the first step. The query's output projection is
+zero-initialised, so a fresh network with CaTeGory computes exactly what it computes without it: stage 1 (the Pixel
+Condenser alone, CaTeGory frozen) trains the condenser around an exact identity, and stage 2 starts from the
+condenser it was given.
 
 Construction ``M`` (Eqs. 16-18): ``T' = LN(SA(CA(T_hat, feats)))``, ``C' = LN(C + W T')``, where ``feats`` are the
 decoder features average-pooled per frame to ``pool x pool`` (:meth:`CaTeGoryMemory.pool`, no parameters),

@@ -98,7 +98,8 @@ class SemanticLevel(nn.Module):
         self.units = nn.ModuleList(CondenserUnit(ch, opt['time_dim'], num_heads, opt['window_size'],
                                                  opt['ffn_ratio']) for _ in range(num_units))
         self.category = CaTeGoryQuery(ch, opt['token_dim'], opt['memory_dim'], num_heads) \
-            if opt['use_category'] and opt['decoder'] else None
+            if opt['use_category'] and (opt['decoder'] or opt['category_in_middle']) else None
+        self.clip_token_keys = opt['incam_tokens'] == 'clip'
 
     def zero_init_branches(self) -> None:
         """Zero the last layer of every semantic branch (G(P)'s last conv and the output projections of the
@@ -119,8 +120,9 @@ class SemanticLevel(nn.Module):
         """The per-clip parts for features of ``size``; ``seg`` on the level-1 grid. Checkpointed like the blocks."""
         ckpt = self.grad_checkpoint
         semantic = incam = category = None
-        if self.semantic is not None:
-            semantic = checkpoint_block(ckpt, self.semantic.prepare, seg, size, cond.tokens)
+        if self.semantic is not None:  # Eq. 12's frame tokens O_i, or Alg. 1 l. 28/36's clip tokens (D5)
+            tokens = cond.clip_tokens.repeat_interleave(frames, dim=0) if self.clip_token_keys else cond.tokens
+            semantic = checkpoint_block(ckpt, self.semantic.prepare, seg, size, tokens)
         if self.incam is not None:
             incam = checkpoint_block(ckpt, self.incam.prepare, cond.clip_tokens, frames)
         if self.category is not None:
@@ -190,6 +192,12 @@ class SeeClearNet(PlainVSRMixin, ClipDenoiser):
         freeze_distiller: freeze a trainable distiller. Default False (pretrained ones freeze themselves).
         use_dwt, use_semantic, use_mfsa, use_incam, use_category: ablation switches of Table 2; all True
             (the full model). ``use_incam``/``use_category`` need ``use_semantic``.
+        incam_tokens: the tokens InCAM's cross-attention attends to: ``'frame'`` (Eq. 12, ``O_i``) or ``'clip'``
+            (Algorithm 1 l. 28 and 36, the clip tokens ``O_c``). The paper contradicts itself
+            (docs/formulation.md D5). Default 'frame'.
+        category_in_middle: the middle blocks query CaTeGory too (Appendix C), not only the decoder levels
+            (Algorithm 1 l. 38); the memory is still built from the decoder's features (l. 39). The paper contradicts
+            itself (docs/formulation.md D6). Default False.
         pad_mode: 'reflect' or 'replicate' frame padding. Default 'reflect'.
         grad_checkpoint: activation checkpointing in training (``seeclear_arch.archs.checkpointing``): every
             basic unit of every U-Net level and every InCAM / CaTeGory attention block keeps only its input and
@@ -223,11 +231,17 @@ class SeeClearNet(PlainVSRMixin, ClipDenoiser):
                  distiller: Optional[Dict[str, Any]] = None,
                  freeze_distiller: bool = False, use_dwt: bool = True,
                  use_semantic: bool = True, use_mfsa: bool = True, use_incam: bool = True,
-                 use_category: bool = True, pad_mode: str = 'reflect', grad_checkpoint: bool = False,
+                 use_category: bool = True, incam_tokens: str = 'frame', category_in_middle: bool = False,
+                 pad_mode: str = 'reflect', grad_checkpoint: bool = False,
                  zero_init_branches: bool = False, channels_last: bool = True):
         super().__init__()
         if (use_incam or use_category) and not use_semantic:
             raise ValueError('use_incam and use_category need use_semantic=True (they use the distiller tokens)')
+        if incam_tokens not in ('frame', 'clip'):
+            raise ValueError(f"incam_tokens must be 'frame' (Eq. 12) or 'clip' (Algorithm 1), got {incam_tokens!r}")
+        if category_in_middle and not use_category:
+            raise ValueError('category_in_middle needs use_category=True')
+        clip_keys = use_semantic and incam_tokens == 'clip'
         if len(channel_mult) != 4 or len(num_units) != 4:
             raise ValueError('channel_mult and num_units need one entry per level (4)')
         self.wavelet_levels, self.use_dwt, self.pad_mode = wavelet_levels, use_dwt, pad_mode
@@ -240,10 +254,11 @@ class SeeClearNet(PlainVSRMixin, ClipDenoiser):
         self.time_mlp = nn.Sequential(nn.Linear(num_feat, self.time_dim), nn.SiLU(),
                                       nn.Linear(self.time_dim, self.time_dim))
         self._build_semantics(distiller, freeze_distiller, use_semantic, token_dim, num_clip_tokens, heads[-1],
-                              clip_encoder_layers, clip_decoder_layers, use_incam or use_category)
+                              clip_encoder_layers, clip_decoder_layers, use_incam or use_category or clip_keys)
         opt = dict(seg_dim=self.seg_dim, token_dim=token_dim, use_semantic=use_semantic, use_incam=use_incam,
                    use_mfsa=use_mfsa, use_category=use_category, mfsa_window=mfsa_window,
-                   memory_dim=memory_dim, **self._unit_opt)
+                   memory_dim=memory_dim, incam_tokens=incam_tokens, category_in_middle=category_in_middle,
+                   **self._unit_opt)
         self._build_encoder(num_in_ch, num_units, heads)
         self.middle = nn.ModuleList(SemanticLevel(self.chs[3], heads[3], 1, {**opt, 'decoder': False})
                                     for _ in range(num_middle_blocks))
@@ -437,6 +452,8 @@ class SeeClearNet(PlainVSRMixin, ClipDenoiser):
         feat, skips = self._encode(feat, lq_chain, inputs)
         for block, prepared in zip(self.middle, levels):
             feat = block(feat, inputs, prepared)
+            if block.category is not None:  # category_in_middle (Appendix C); not pooled for M
+                feat = checkpoint_block(self.grad_checkpoint, block.category, feat, prepared.category)
         feat, pooled = self._decode(feat, skips, inputs, levels[len(self.middle):], pool)
         out = self._synthesis(self.tail(feat))[..., :h, :w]  # (B*m, C, H, W)
         return y + out.view(b, m, c, h, w), pooled

@@ -32,9 +32,10 @@ Options shared by subclasses (defaults in brackets):
     use_temporal_reverse (bool) [False]: reverse the frame order with probability 0.5.
     filename_ext (str) [png]: frame file extension for the disk backend.
     dataroot_cond (str | None) [None]: SeeClear*'s condition precomputed on whole frames by the frozen base network
-        (``scripts/precompute_condition.py``), a folder laid out like the GT (``<clip>/<frame>.<cond_ext>``, HR size),
-        always read from disk. The crop is taken from it at the GT crop, so training sees the base network's output on
-        the whole frame, as at test, and the base network no longer runs at every training step.
+        (``python -m seeclear_arch.data.condition_cache``), a folder laid out like the GT
+        (``<clip>/<frame>.<cond_ext>``, HR size), always read from disk. The crop is taken from it at the GT crop, so
+        training sees the base network's output on the whole frame, as at test, and the base network no longer runs
+        at every training step.
     cond_ext ('npy' | 'png') [npy]: ``npy`` holds float32 BGR ``(H, W, 3)`` in [0, 1] (exact); ``png`` is 8-bit.
     whole_frame_lq (bool) [False]: also return the whole LR frames with the crop and flips, so that a frozen
         semantic distiller runs on whole frames in training, as at test (``SeeClearNet.whole_frame_semantics``).

@@ -11,8 +11,8 @@ Per patch-DCT frequency with Laplacian eigenvalue ``lam``::
 The state lives in pixel space; every per-frequency gain is applied as patch DCT -> gain -> inverse DCT
 (:func:`patch_filter`). The patch DCT is orthonormal, so isotropic noise is the same in both domains.
 
-Departures from the paper (see :meth:`BlurringResShift.posterior_mean_variance`): the printed step kernel
-(Eq. 28/31) is inconsistent with the marginal (Eq. 25/29) and Eq. 34 has a sign error; we implement a
+Departures from the paper (docs/formulation.md D1-D2; :meth:`BlurringResShift.posterior_mean_variance`): the printed
+step kernel (Eq. 28/31) is inconsistent with the marginal (Eq. 25/29) and Eq. 34 has a sign error; we implement a
 posterior that is exact for the marginal, with a coupling choice. The prior uses ``kappa^2 eta_T`` (ResShift)
 where Eq. 6 prints ``kappa^2``; ``eta_T = 0.98`` so the two nearly agree.
 """

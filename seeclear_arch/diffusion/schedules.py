@@ -38,9 +38,9 @@ def blur_tau_schedule(num_timesteps: int = 15, blur_sigma2: float = 2.0, blur_si
     The Gaussian blur width ``sigma_t`` (pixels) is log-spaced from ``blur_sigma_min`` at ``t = 1`` to
     ``sigma_B = sqrt(blur_sigma2)`` at ``t = T`` (IHDM, Rissanen et al. 2023, uses ``sigma_min = 0.5``), and
     ``tau_t = sigma_t^2 / 2`` because the heat equation run for time ``tau`` is a Gaussian blur of variance
-    ``2 tau`` (App. A, Eq. 22). ``blur_sigma2 = 0`` gives all zeros (plain ResShift, Table 4 row 1). When
-    ``sigma_B < blur_sigma_min`` the start is lowered to ``sigma_B`` (constant blur), since a log-spaced
-    schedule must not decrease.
+    ``2 tau`` (App. A, Eq. 22). ``blur_sigma2 = 0`` gives all zeros (plain ResShift; Table 4 row 1 is that on a
+    WaveDiff backbone, docs/formulation.md D16). When ``sigma_B < blur_sigma_min`` the start is lowered to
+    ``sigma_B`` (constant blur), since a log-spaced schedule must not decrease.
     """
     if blur_sigma2 < 0 or blur_sigma_min <= 0:
         raise ValueError(f'need blur_sigma2 >= 0 and blur_sigma_min > 0, got {blur_sigma2}, {blur_sigma_min}')

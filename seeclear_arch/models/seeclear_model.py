@@ -32,8 +32,8 @@ Options read by this model (besides BasicSR's ``network_g``, ``path``, ``train.o
     Training semantics: when the dataset provides ``lq_whole`` (``whole_frame_lq: true``), a frozen distiller runs
         on the whole LR frames and the network gets its outputs at the crop (``SeeClearNet.whole_frame_semantics``).
     Training condition: when the dataset provides ``cond`` (``dataroot_cond``: the base network's outputs on whole
-        frames, ``scripts/precompute_condition.py``), training uses that crop as ``y``, so the frozen base sees at
-        training what it sees at test; otherwise ``y`` is computed from the LR crop.
+        frames, ``python -m seeclear_arch.data.condition_cache``), training uses that crop as ``y``, so the frozen base
+        sees at training what it sees at test; otherwise ``y`` is computed from the LR crop.
     train.trainable ('all' | 'memory' | 'all_but_memory') ['all']: training stage, see ``select_trainable``.
     train.memory_pattern (str) [``MEMORY_PATTERN``]: regex (``re.search`` on parameter names) naming the memory
         parameters; the default matches SeeClearNet's CaTeGory (``memory.*`` and each level's ``*.category.*``).
@@ -41,6 +41,11 @@ Options read by this model (besides BasicSR's ``network_g``, ``path``, ``train.o
     train.temporal_opt (dict | None) [None]: a BasicSR loss (e.g. ``{type: CharbonnierLoss, loss_weight: 1.0}``) between
         the temporal differences ``x_t - x_{t-1}`` of the predicted ``x0`` and of the GT inside each clip, added to
         the pixel loss: penalises flicker the GT does not have, without a flow network. None: the paper's loss alone.
+    train.warp_opt (dict | None) [None]: a BasicSR loss between each predicted frame and the next one warped back
+        along the GT's optical flow, on the GT's non-occluded pixels (Lai et al.'s short-term temporal loss, the
+        training form of E*warp; ``seeclear_arch.models.temporal_losses.WarpConsistency``). None: off.
+    train.warp_flow ('farneback' | 'raft') ['farneback']: the flow estimator of ``warp_opt``, run on the GT clips
+        without gradients (RAFT-large from the standard torch cache, see ``seeclear_arch.metrics.optical_flow``).
     train.precision ('fp32' | 'bf16' | 'fp16') ['fp32']: autocast dtype of the network in training steps; fp16 adds
         a gradient scaler whose skipped steps count as non-finite ones (``seeclear_arch.models.precision``).
     train.grad_checkpoint (bool | None) [None = network_g's own setting]: activation checkpointing, through the
@@ -85,13 +90,9 @@ from seeclear_arch.models.condition import Condition, bicubic_upsample  # noqa: 
 from seeclear_arch.models.precision import MixedPrecision
 from seeclear_arch.models.progress import SamplingProgress, pbar_option
 from seeclear_arch.models.sampling import sample_sequence, sampling_options
+from seeclear_arch.models.temporal_losses import WarpConsistency, temporal_difference
 
 MEMORY_PATTERN = r'(^|\.)(memory|category)\.'
-
-
-def temporal_difference(frames: torch.Tensor) -> torch.Tensor:
-    """``x_t - x_{t-1}`` along the frames of ``(B, m, C, H, W)`` clips: ``(B, m - 1, C, H, W)``."""
-    return frames[:, 1:] - frames[:, :-1]
 
 
 @MODEL_REGISTRY.register()
@@ -124,10 +125,15 @@ class SeeClearModel(VideoBaseModel):
 
     # ------------------------------------------------------------------------------------ set-up
     def init_training_settings(self) -> None:
-        """SRModel's, plus the optional temporal loss ``train.temporal_opt``."""
+        """SRModel's, plus the optional temporal losses ``train.temporal_opt`` and ``train.warp_opt``."""
         super().init_training_settings()
-        temporal_opt = self.opt['train'].get('temporal_opt')
+        train_opt = self.opt['train']
+        temporal_opt, warp_opt = train_opt.get('temporal_opt'), train_opt.get('warp_opt')
         self.cri_temporal = build_loss(dict(temporal_opt)).to(self.device) if temporal_opt else None
+        self.cri_warp = None
+        if warp_opt:
+            self.cri_warp = WarpConsistency(build_loss(dict(warp_opt)), train_opt.get('warp_flow', 'farneback'),
+                                            self.device).to(self.device)
 
     def model_to_device(self, net: nn.Module) -> nn.Module:
         """Freeze the stage's untrained parameters before BasicSR wraps ``net_g`` in DDP."""
@@ -192,6 +198,10 @@ class SeeClearModel(VideoBaseModel):
             l_temp = self.cri_temporal(temporal_difference(self.output), temporal_difference(gt))
             loss_dict['l_temporal'] = l_temp.detach()
             l_pix = l_pix + l_temp
+        if self.cri_warp is not None:
+            l_warp = self.cri_warp(self.output, gt)
+            loss_dict['l_warp'] = l_warp.detach()
+            l_pix = l_pix + l_warp
         self.precision.backward(l_pix)
         if self._step_if_finite(l_pix):
             if self.ema_decay > 0:

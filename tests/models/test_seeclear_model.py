@@ -444,5 +444,33 @@ def test_temporal_loss_is_off_by_default_and_penalises_flicker_when_set(root):
             expected = (temporal_difference(model.output) - temporal_difference(model.clip_rows(gt))).pow(2)
             assert model.log_dict['l_temporal'] == pytest.approx(float((expected + 1e-12).sqrt().mean()), rel=1e-5)
     assert any(not torch.equal(a, b) for a, b in zip(params[True], params[False]))
-    frames = torch.arange(4.).view(1, 4, 1, 1, 1)
-    assert temporal_difference(frames).flatten().tolist() == [1.0, 1.0, 1.0]
+
+
+
+def test_warp_loss_is_off_by_default_and_added_when_set(root):
+    """``train.warp_opt``: Lai et al.'s loss of the predicted x0 along the GT flow is logged and trained; a model
+    without it trains exactly as before."""
+    from basicsr.losses import build_loss
+
+    from seeclear_arch.models.temporal_losses import WarpConsistency
+    lq = torch.rand(1, 6, 3, 8, 8)
+    texture = torch.nn.functional.avg_pool2d(torch.rand(1, 3, 44, 44), 5, stride=1)  # smooth, 40 x 40
+    gt = torch.stack([texture[0, :, k:k + 32, k:k + 32] for k in range(6)])[None]  # moving diagonally
+    params = {}
+    for warp in (None, {'type': 'MSELoss', 'loss_weight': 1.0}):
+        torch.manual_seed(0)
+        opt = model_options(root)
+        if warp is not None:
+            opt['train']['warp_opt'] = warp
+        model = build_model(opt)
+        model.feed_data({'lq': lq, 'gt': gt})
+        torch.manual_seed(1)
+        model.optimize_parameters(1)
+        params[warp is None] = [p.detach().clone() for p in model.net_g.parameters()]
+        if warp is None:
+            assert 'l_warp' not in model.log_dict and model.cri_warp is None
+        else:
+            expected = WarpConsistency(build_loss(dict(warp)))(model.output.detach(), model.clip_rows(gt))
+            assert model.log_dict['l_warp'] == pytest.approx(float(expected), rel=1e-5)
+            assert float(expected) > 0
+    assert any(not torch.equal(a, b) for a, b in zip(params[True], params[False]))

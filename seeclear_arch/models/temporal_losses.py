@@ -1,0 +1,56 @@
+"""Temporal terms of the training loss (options ``train.temporal_opt`` and ``train.warp_opt``; docs/steadiness.md).
+
+Both act on clips ``(R, m, C, H, W)`` of predicted ``x0`` and GT in [0, 1] and are added to the paper's pixel loss;
+neither is in the paper (docs/formulation.md D18).
+
+- ``temporal_difference``: frame-to-frame differences, compared with the GT's (no flow).
+- ``WarpConsistency``: the short-term temporal loss of Lai et al. (ECCV 2018, Eq. 6), the training form of the
+  E*warp metric: frame ``t`` against frame ``t + 1`` warped back along the GT's optical flow, on the pixels the
+  forward/backward check calls visible (Ruder et al.). Flows come from the GT clip, without gradients, so the loss
+  only pulls the prediction toward consistency along the true motion.
+"""
+from typing import Tuple
+
+import torch
+from torch import nn
+
+from seeclear_arch.metrics.flow_metric import flow_pairs, make_flow_fn
+from seeclear_arch.metrics.optical_flow import FlowFn, flow_warp, non_occlusion_mask
+
+
+def temporal_difference(frames: torch.Tensor) -> torch.Tensor:
+    """``x_t - x_{t-1}`` along the frames of ``(B, m, C, H, W)`` clips: ``(B, m - 1, C, H, W)``."""
+    return frames[:, 1:] - frames[:, :-1]
+
+
+def pair_flows(flow_fn: FlowFn, gt: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Forward and backward flows of every consecutive pair of the GT clips ``(R, m, 3, H, W)`` in [0, 1]:
+    each ``(R * (m - 1), 2, H, W)``, pair ``(r, t)`` at row ``r * (m - 1) + t``."""
+    with torch.no_grad():
+        first, second = gt[:, :-1].flatten(0, 1).float(), gt[:, 1:].flatten(0, 1).float()
+        return flow_pairs(flow_fn, first, second), flow_pairs(flow_fn, second, first)
+
+
+class WarpConsistency(nn.Module):
+    """Lai et al.'s short-term temporal loss on ``(R, m, C, H, W)`` predictions, flows from the GT clip.
+
+    Args:
+        loss: a BasicSR loss (e.g. ``CharbonnierLoss``), applied to ``(M * x_t, M * W(x_{t+1}))`` where ``W`` warps
+            along the GT flow ``t -> t + 1`` and ``M`` is the GT's non-occlusion mask.
+        flow: ``'farneback'`` (OpenCV, offline) or ``'raft'`` (torchvision RAFT-large from the standard cache).
+    """
+
+    def __init__(self, loss: nn.Module, flow: str = 'farneback', device='cpu'):
+        super().__init__()
+        self.loss = loss
+        self.flow = flow
+        self.flow_fn = make_flow_fn(flow, device)
+
+    def forward(self, pred: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:
+        fw, bw = pair_flows(self.flow_fn, gt)
+        with torch.no_grad():
+            _, inside = flow_warp(gt[:, 1:].flatten(0, 1).float(), fw)
+            mask = (non_occlusion_mask(fw, bw) * inside).to(pred.dtype)
+        current = pred[:, :-1].flatten(0, 1)
+        warped, _ = flow_warp(pred[:, 1:].flatten(0, 1), fw.to(pred.dtype))
+        return self.loss(mask * current, mask * warped)
