@@ -6,7 +6,7 @@ Usage:
 For one (N, C, H, W) feature shape, prints the median milliseconds of: a 3x3 convolution C -> C, a 1x1 convolution
 C -> 2C, a depthwise 3x3 convolution, GroupNorm, the permute-and-copy LayerNorm2d needs on NCHW features (free on
 channels-last ones) and a residual add, each on contiguous NCHW and on channels-last input (``SeeClearNet``'s
-``channels_last`` option). float32, random data, no gradients. The README's "Sampling speed" quotes it.
+``channels_last`` option). float32, random data, no gradients. docs/performance.md, "Sampling speed", quotes it.
 """
 import argparse
 import statistics

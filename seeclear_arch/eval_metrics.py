@@ -59,7 +59,7 @@ SPECS: Dict[str, MetricSpec] = {
                       'components, torchvision raft_large C_T_SKHT_V2 fed [0, 1] frames, x10.'),
     'tof_farneback': MetricSpec('tOF-Farneback x10', 10, False, True,
                                 'Offline fallback (--flow farneback): TecoGAN-style mean L2 norm of the Farneback '
-                                'flow difference, x10; comparable only with itself (this README), never with tOF.'),
+                                'flow difference, x10; comparable only with itself, never with tOF.'),
     'ewarp': MetricSpec('E*warp x1e3', 1000, False, True,
                         'Lai et al. ECCV 2018 warping error of the output, RAFT flow (raft_large) from the GT '
                         'frames, Ruder occlusion mask, MSE in [0, 1] RGB, x1000 = E*warp (x10^-3) of MGLD-VSR, '

@@ -207,12 +207,12 @@ class SeeClearNet(PlainVSRMixin, ClipDenoiser):
         channels_last: run the U-Net on channels-last features (``torch.channels_last``): its input, the LR-condition
             chain and ``G(P_i)`` are made channels-last and every block keeps that layout. Same outputs up to float
             rounding (tested); on CPU the convolutions run faster in it and LayerNorm2d / window attention need no
-            transposing copies (README, "Sampling speed"). Default True; False: contiguous NCHW features.
+            transposing copies (docs/performance.md, "Sampling speed"). Default True; False: contiguous NCHW features.
         zero_init_branches: zero-initialise the last layer of every InCAM branch (semantic modulation G(P) and
             its cross-attention, the instance activation, MFSA), as CaTeGory's query always is, so a fresh full
             network computes exactly what the same weights compute as the DWT-only baseline (Table 2 row 1) and
             the semantic path grows from there (ControlNet-style zero init; our choice, the paper gives no init).
-            Default False: on the demo it cost 1 dB (README, "Measured results": recipes tried).
+            Default False: on the demo it cost 1 dB (docs/results.md, "Training recipes").
     """
 
     # parameter-name fragments per component, for ``count_parameters_by_component``; the rest is the

@@ -22,7 +22,7 @@ import torch
 def cpu_has_fast(dtype: torch.dtype) -> bool:
     """Whether oneDNN runs ``dtype`` convolutions and matmuls natively on this CPU (bf16: AVX-512 BF16 or AMX; fp16:
     AVX-512 FP16 or AMX-FP16). Without it PyTorch falls back to reference kernels: the demo model sampled 8.5x slower
-    under bf16 autocast than in float32 on an AVX2-only CPU (README, "Sampling speed")."""
+    under bf16 autocast than in float32 on an AVX2-only CPU (docs/performance.md, "Sampling speed")."""
     if dtype == torch.bfloat16:
         return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
     if dtype == torch.float16:
