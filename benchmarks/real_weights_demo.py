@@ -9,8 +9,8 @@ Usage:
 A run ``MODEL:ITERS`` trains ``options/train_<yml>.yml`` (``seeclear``: bicubic condition, the quickstart recipe;
 ``star``: SeeClear*, DAT-light condition precomputed on whole frames) for ``ITERS`` iterations with
 ``manual_seed`` = the seed and no validation (``MODEL:ITERS:VARIANT`` first sets the dotted keys of
-``--variant VARIANT={key.path: value, ...}`` in that yml, written to ``<out>/ymls/``), then samples the held-out
-demo sequences with the matching test yml
+``--variant VARIANT={key.path: value, ...}`` in that yml and, but for the train/datasets/logger keys, in the test
+yml, both written to ``<out>/ymls/``), then samples the held-out demo sequences with the matching test yml
 (15 steps, sampler seed 0, memory carried). Finished runs are skipped, so the command resumes; ``--jobs`` runs that
 many at once, one thread each. ``seeclear-evaluate`` then measures every run, bicubic (MATLAB-style imresize) and
 DAT-light alone (its frames written by ``seeclear_arch.data.condition_cache --ext png``): RGB PSNR/SSIM, LPIPS-VGG
@@ -65,20 +65,26 @@ def parse_variants(specs: List[str]) -> Dict[str, dict]:
     return out
 
 
-def variant_yml(args, model: str, variant: str) -> str:
-    """The train yml of ``model`` with the variant's dotted keys set, written once to ``<out>/ymls``."""
-    base = YMLS[model][0]
-    if not variant:
+TRAIN_ONLY = ('train', 'datasets', 'logger')  # a variant's keys under these do not go to the test yml
+
+
+def variant_yml(args, model: str, variant: str, which: int) -> str:
+    """The train (``which`` 0) or test (1) yml of ``model`` with the variant's dotted keys set (the test yml gets
+    all but the training sections), written once to ``<out>/ymls``."""
+    base = YMLS[model][which]
+    values = {k: v for k, v in (args.variants[variant] if variant else {}).items()
+              if which == 0 or k.split('.')[0] not in TRAIN_ONLY}
+    if not values:
         return base
     with open(base) as f:
         opt = yaml.safe_load(f)
-    for dotted, value in args.variants[variant].items():
+    for dotted, value in values.items():
         *parents, leaf = dotted.split('.')
         node = opt
         for key in parents:
             node = node.setdefault(key, {})
         node[leaf] = value
-    path = osp.join(args.out, 'ymls', f'{model}_{variant}.yml')
+    path = osp.join(args.out, 'ymls', f"{model}_{variant}_{('train', 'test')[which]}.yml")
     os.makedirs(osp.dirname(path), exist_ok=True)
     with open(path, 'w') as f:
         yaml.safe_dump(opt, f, sort_keys=False)
@@ -99,7 +105,7 @@ def one_run(args, model: str, iters: int, variant: str, seed: int) -> None:
     name = run_name(args.tag, model, iters, seed, variant)
     if osp.isdir(frames_dir(name)):
         return
-    train_yml, test_yml = variant_yml(args, model, variant), YMLS[model][1]
+    train_yml, test_yml = variant_yml(args, model, variant, 0), variant_yml(args, model, variant, 1)
     os.makedirs(args.out, exist_ok=True)
     log = osp.join(args.out, f'{name}.log')
     weights = osp.join('experiments', name, 'models', 'net_g_latest.pth')

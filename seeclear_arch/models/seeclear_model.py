@@ -65,6 +65,7 @@ Options read by this model (besides BasicSR's ``network_g``, ``path``, ``train.o
         ``visualization/<dataset>/<folder>/<frame>_<suffix | name | iter>.png`` (VideoBaseModel's naming).
 """
 import inspect
+import os
 from collections import OrderedDict
 from os import path as osp
 from typing import Any, Dict, List, Optional
@@ -124,6 +125,17 @@ class SeeClearModel(VideoBaseModel):
         get_root_logger().info(f'Diffusion: {self.diffusion}; training precision: {self.precision}')
 
     # ------------------------------------------------------------------------------------ set-up
+    def load_network(self, net: nn.Module, load_path: str, strict: bool = True, param_key: str = 'params') -> None:
+        """BaseModel's, with an error that names the option and the working directory when the file is missing
+        (BasicSR's is a bare ``torch.load`` traceback)."""
+        if not osp.isfile(load_path):
+            raise FileNotFoundError(
+                f'path.pretrain_network_g: the weights file {load_path} does not exist (relative paths start at the '
+                f'working directory, {os.getcwd()}). Train a model first (the quickstart writes '
+                'experiments/SeeClearStar_demo/models/net_g_latest.pth), point the option at a .pth file, or set it '
+                'to ~ to start from random weights.')
+        super().load_network(net, load_path, strict, param_key)
+
     def init_training_settings(self) -> None:
         """SRModel's, plus the optional temporal losses ``train.temporal_opt`` and ``train.warp_opt``."""
         super().init_training_settings()

@@ -474,3 +474,10 @@ def test_warp_loss_is_off_by_default_and_added_when_set(root):
             assert model.log_dict['l_warp'] == pytest.approx(float(expected), rel=1e-5)
             assert float(expected) > 0
     assert any(not torch.equal(a, b) for a, b in zip(params[True], params[False]))
+
+
+def test_missing_pretrained_weights_name_the_option(root, tmp_path):
+    opt = model_options(root)
+    opt['path']['pretrain_network_g'] = str(tmp_path / 'nowhere' / 'net_g_latest.pth')
+    with pytest.raises(FileNotFoundError, match=r'path\.pretrain_network_g: the weights file .*nowhere.* does not'):
+        build_model(opt)
