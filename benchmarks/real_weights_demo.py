@@ -70,7 +70,7 @@ TRAIN_ONLY = ('train', 'datasets', 'logger')  # a variant's keys under these do 
 
 def variant_yml(args, model: str, variant: str, which: int) -> str:
     """The train (``which`` 0) or test (1) yml of ``model`` with the variant's dotted keys set (the test yml gets
-    all but the training sections), written once to ``<out>/ymls``."""
+    all but the training sections), written to ``<out>/ymls`` (by ``main``, before any run starts)."""
     base = YMLS[model][which]
     values = {k: v for k, v in (args.variants[variant] if variant else {}).items()
               if which == 0 or k.split('.')[0] not in TRAIN_ONLY}
@@ -105,7 +105,7 @@ def one_run(args, model: str, iters: int, variant: str, seed: int) -> None:
     name = run_name(args.tag, model, iters, seed, variant)
     if osp.isdir(frames_dir(name)):
         return
-    train_yml, test_yml = variant_yml(args, model, variant, 0), variant_yml(args, model, variant, 1)
+    train_yml, test_yml = args.ymls[model, variant]
     os.makedirs(args.out, exist_ok=True)
     log = osp.join(args.out, f'{name}.log')
     weights = osp.join('experiments', name, 'models', 'net_g_latest.pth')
@@ -173,6 +173,7 @@ def main() -> None:
         raise SystemExit(f'--runs names variants without a --variant: {unknown}')
     seeds = [int(s) for s in args.seeds.split(',')]
     if not args.report_only:
+        args.ymls = {(m, v): (variant_yml(args, m, v, 0), variant_yml(args, m, v, 1)) for m, _, v in runs}
         jobs = [(m, i, v, s) for s in seeds for m, i, v in runs]
         with ThreadPoolExecutor(args.jobs) as pool:
             list(pool.map(lambda job: one_run(args, *job), jobs))

@@ -3,7 +3,8 @@
 Split into the pieces the ablations of Table 2 switch separately:
 
 * :class:`SemanticModulation` (``use_semantic``): Eqs. 10-13, per frame.
-* :class:`ClipTokens` (``use_incam`` or ``use_category``): Eq. 14, ``O_c = Dec(Enc(O_i), O_hat)``.
+* :class:`ClipTokens` (``use_incam``, ``use_category`` or ``incam_tokens: clip``): Eq. 14,
+  ``O_c = Dec(Enc(O_i), O_hat)``.
 * :class:`InstanceActivation` (``use_incam``): the ``O_c . F_hat`` product of Eq. 15.
 * :class:`MultiFrameAttention` (``use_mfsa``): the MFSA of Eq. 15, PSRT-style 3D windows over the clip.
 

@@ -241,6 +241,8 @@ class SeeClearNet(PlainVSRMixin, ClipDenoiser):
             raise ValueError(f"incam_tokens must be 'frame' (Eq. 12) or 'clip' (Algorithm 1), got {incam_tokens!r}")
         if category_in_middle and not use_category:
             raise ValueError('category_in_middle needs use_category=True')
+        if incam_tokens == 'clip' and not use_semantic:
+            raise ValueError("incam_tokens='clip' needs use_semantic=True (the cross-attention is part of it)")
         clip_keys = use_semantic and incam_tokens == 'clip'
         if len(channel_mult) != 4 or len(num_units) != 4:
             raise ValueError('channel_mult and num_units need one entry per level (4)')

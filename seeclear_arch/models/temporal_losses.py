@@ -47,10 +47,11 @@ class WarpConsistency(nn.Module):
         self.flow_fn = make_flow_fn(flow, device)
 
     def forward(self, pred: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:
+        pred = pred.float()  # the sampling grid needs float32: in bf16 a 256-pixel frame's grid is off by pixels
         fw, bw = pair_flows(self.flow_fn, gt)
         with torch.no_grad():
             _, inside = flow_warp(gt[:, 1:].flatten(0, 1).float(), fw)
-            mask = (non_occlusion_mask(fw, bw) * inside).to(pred.dtype)
+            mask = non_occlusion_mask(fw, bw) * inside
         current = pred[:, :-1].flatten(0, 1)
-        warped, _ = flow_warp(pred[:, 1:].flatten(0, 1), fw.to(pred.dtype))
+        warped, _ = flow_warp(pred[:, 1:].flatten(0, 1), fw)
         return self.loss(mask * current, mask * warped)
