@@ -129,6 +129,8 @@ def test_single_frame_sequence_refused_for_temporal_metrics(tmp_path, capsys):
     assert osp.join(trees['gt'], 'one') in err and 'at least 2' in err
 
 
-def test_check_size_accepts_equal():
-    check_size('a.png', (8, 8, 3), 'b.png', (8, 8, 3), 4)
-    check_size('a.png', (2, 2, 3), 'b.png', (8, 8, 3), 4, is_lq=True)
+def test_check_size_accepts_matching_frames_and_names_both_files_otherwise():
+    assert check_size('a.png', (8, 8, 3), 'b.png', (8, 8, 3), 4) is None
+    assert check_size('a.png', (2, 2, 3), 'b.png', (8, 8, 3), 4, is_lq=True) is None
+    with pytest.raises(ValueError, match='a.png.*b.png'):
+        check_size('a.png', (2, 2, 3), 'b.png', (8, 8, 3), 3, is_lq=True)
