@@ -388,6 +388,23 @@ def test_whole_frame_semantics_need_a_frozen_distiller():
 
 
 # ----------------------------------------------- where the paper contradicts itself (docs/formulation.md D5, D6)
+def test_the_default_reading_computes_what_it_computed_before_the_options_existed(repo_root):
+    """``reference/seeclearnet_tiny_default.pt`` was written by the code before ``incam_tokens`` and
+    ``category_in_middle`` existed (commit 920d646), from the same seeds (bit-identical on the machine that wrote
+    it; a tolerance for other CPUs' kernels)."""
+    import os
+    torch.manual_seed(0)
+    net = build_network(tiny_opt()).eval()
+    for level in net.decoder:
+        torch.nn.init.normal_(level.category.cross.attn.proj.weight, std=0.5)
+    torch.manual_seed(1)
+    x_t, y, lq, t = clip_inputs(b=1, m=2, h=6, w=7)
+    with torch.no_grad():
+        out = net(x_t, y, lq, t)
+    reference = torch.load(os.path.join(repo_root, 'tests', 'archs', 'reference', 'seeclearnet_tiny_default.pt'))
+    torch.testing.assert_close(out, reference, atol=1e-5, rtol=1e-5)
+
+
 def test_incam_cross_attends_to_frame_tokens_by_default_and_to_clip_tokens_as_in_algorithm_1():
     """``incam_tokens``: Eq. 12's frame tokens ``O_i`` (default) or Algorithm 1's clip tokens ``O_c``, the same for
     every frame of the clip."""
