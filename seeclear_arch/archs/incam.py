@@ -8,6 +8,9 @@ Split into the pieces the ablations of Table 2 switch separately:
 * :class:`InstanceActivation` (``use_incam``): the ``O_c . F_hat`` product of Eq. 15.
 * :class:`MultiFrameAttention` (``use_mfsa``): the MFSA of Eq. 15, PSRT-style 3D windows over the clip.
 
+Readings of the equations (docs/formulation.md D5, D19-D21): the tokens of Eq. 12, the gate that reads Eq. 15's
+product, ``G``'s layer order, pre-LayerNorm residual cross-attention.
+
 What depends only on the clip (``G(P_i)``, the keys/values of the tokens) is computed by each module's ``prepare``
 once per clip (``SeeClearNet.encode_condition``) and passed to ``forward`` at every sampler step.
 """

@@ -1,4 +1,4 @@
-"""Semantic Distiller backends (paper Sec. 3.2, Eqs. 8-9; interface in ``distiller_base``).
+"""Semantic Distiller backends (paper Sec. 3.2, Eqs. 8-9; interface in ``distiller_base``; docs/formulation.md D9).
 
 Every backend maps LR frames (N, 3, h, w) RGB in [0, 1] to ``(tokens, seg)``:
 tokens (N, num_tokens, token_dim) = the top-k instance tokens ``O_i``; seg (N, seg_dim, h', w') =

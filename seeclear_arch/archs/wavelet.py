@@ -1,4 +1,4 @@
-"""2D Haar wavelet layers for the Pixel Condenser (paper Eq. 7 and App. C).
+"""2D Haar wavelet layers for the Pixel Condenser (paper Eq. 7 and App. C; docs/formulation.md D15).
 
 Convention (identical to ``ptwt.wavedec2(x, 'haar', mode='zero', level=1)``, tested): for each 2x2 block
 ``[[a, b], [c, d]]``

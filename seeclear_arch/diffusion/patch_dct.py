@@ -1,4 +1,4 @@
-"""Orthonormal patch DCT and per-frequency filtering (the ``V^T`` of Eq. 2 and ``D_t`` of Eq. 1).
+"""Orthonormal patch DCT and per-frequency filtering (``V^T`` of Eq. 2, ``D_t`` of Eq. 1; docs/formulation.md D3).
 
 A frame is cut into non-overlapping ``p x p`` patches; each patch goes through the orthonormal 2D DCT-II
 ``X = M_p x M_p^T``. Frequency ``(i, j)`` of a ``ph x pw`` patch is an eigenfunction of the Neumann Laplacian

@@ -1,9 +1,10 @@
 """The condition ``y`` of the diffusion (HR size, [0, 1]): bicubic upsampling, or a frozen base network (SeeClear*).
 
-SeeClear conditions on the bicubic-upsampled LR frames; SeeClear* (Algorithm 1, line 1) on the output of a frozen,
-pretrained SR network. :class:`Condition` owns that choice, the base network and how frames are fed to it, for
-``SeeClearModel`` (training and sampling) and ``seeclear_arch.data.condition_cache`` (the base network's outputs on
-whole training frames, cached once, so training crops see what the whole-frame test sees).
+SeeClear conditions on the bicubic-upsampled LR frames; SeeClear* (Algorithm 1, line 1; VRT there, any BasicSR
+network here, docs/formulation.md D10) on the output of a frozen, pretrained SR network. :class:`Condition` owns
+that choice, the base network and how frames are fed to it, for ``SeeClearModel`` (training and sampling) and
+``seeclear_arch.data.condition_cache`` (the base network's outputs on whole training frames, cached once, so
+training crops see what the whole-frame test sees).
 
 yml (top level of a SeeClearModel experiment)::
 

@@ -3,15 +3,16 @@
 Everything that samples goes through here: ``SeeClearModel.test`` (validation and ``seeclear_arch.test``), user-video
 inference (``seeclear_arch.inference``) and the benchmarks.
 
-A sequence of ``N`` LR frames is cut into non-overlapping clips of ``m`` frames, the tail clip padded by mirroring
-and trimmed (:func:`~seeclear_arch.models.clip_utils.split_clips`). The network's memory is reset once; then per
-clip (Alg. 1 l. 4-45): ``encode_condition`` once, the process's sampler with ``T`` (or ``num_steps``) network calls,
-the last one through ``final_step``, which also returns the memory built from that step's decoder features, and
-``end_clip`` to carry it to the next clip (skipped with ``carry=False``, the ablation ``val.carry_memory: false``).
-One generator, seeded once per sequence, drives all noise clip after clip, so cutting the sequence into chunks
-(``clips_per_chunk``) gives exactly the frames of a whole-sequence run. With the process's ``noise: shared`` the
-generator is reseeded at every clip, so every clip draws the same noise (and the frames of a clip share it): static
-content gets the same perturbation throughout the sequence. ``noise_scale`` scales the posterior noise of every step.
+A sequence of ``N`` LR frames is cut into non-overlapping clips of ``m`` frames (docs/formulation.md D26), the tail
+clip padded by mirroring and trimmed (:func:`~seeclear_arch.models.clip_utils.split_clips`). The network's memory is
+reset once; then per clip (Alg. 1 l. 4-45): ``encode_condition`` once, the process's sampler with ``T`` (or
+``num_steps``) network calls, the last one through ``final_step``, which also returns the memory built from that
+step's decoder features, and ``end_clip`` to carry it to the next clip (skipped with ``carry=False``, the ablation
+``val.carry_memory: false``). One generator, seeded once per sequence, drives all noise clip after clip, so cutting
+the sequence into chunks (``clips_per_chunk``) gives exactly the frames of a whole-sequence run. With the process's
+``noise: shared`` the generator is reseeded at every clip, so every clip draws the same noise (and the frames of a
+clip share it): static content gets the same perturbation throughout the sequence. ``noise_scale`` scales the
+posterior noise of every step.
 
 Spatial tiles (``tile``, ``tile_overlap``; ``seeclear_arch.models.tiling``): every diffusion step calls the network
 on each LR tile and blends the tiles' ``x0_hat`` into one HR frame; the prior, the posterior and their noise stay

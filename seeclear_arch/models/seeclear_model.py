@@ -187,9 +187,9 @@ class SeeClearModel(VideoBaseModel):
     def optimize_parameters(self, current_iter: int) -> None:
         """One step: ``t ~ U{1..T}``, ``u_t ~ q(u_t | x0, y)`` (Eq. 25), Charbonnier on ``x0_hat``, all frames.
 
-        An item of ``K`` consecutive clips (dataset ``num_clips: K``) trains all ``K`` clips, each at its own ``t``;
-        clip ``k + 1`` queries the memory the network builds from clip ``k`` at the sampler's final step
-        (``ClipChain``), as in sampling."""
+        An item of ``K`` consecutive clips (dataset ``num_clips: K``; docs/formulation.md D11) trains all ``K`` clips,
+        each at its own ``t``; clip ``k + 1`` queries the memory the network builds from clip ``k`` at the sampler's
+        final step (``ClipChain``), as in sampling."""
         self.optimizer_g.zero_grad()
         lq, gt = self.clip_rows(self.lq), self.clip_rows(self.gt)  # (B*K, m, ...)
         num_clips = lq.size(0) // self.lq.size(0)
