@@ -422,29 +422,31 @@ def test_training_draws_the_process_noise(root, noise):
     assert same == (noise == 'shared')
 
 
+def _one_training_step(root, lq: torch.Tensor, gt: torch.Tensor, **train_opt):
+    """A model built with ``train_opt`` added to the tiny experiment's ``train`` section, after one seeded step:
+    the model and its parameters."""
+    torch.manual_seed(0)
+    opt = model_options(root)
+    opt['train'].update(train_opt)
+    model = build_model(opt)
+    model.feed_data({'lq': lq, 'gt': gt})
+    torch.manual_seed(1)
+    model.optimize_parameters(1)
+    return model, [p.detach().clone() for p in model.net_g.parameters()]
+
+
 def test_temporal_loss_is_off_by_default_and_penalises_flicker_when_set(root):
     """``train.temporal_opt``: Charbonnier between the frame-to-frame differences of x0_hat and of the GT; a model
     without it trains exactly as before."""
     from seeclear_arch.models.seeclear_model import temporal_difference
     lq, gt = torch.rand(1, 6, 3, 8, 8), torch.rand(1, 6, 3, 32, 32)
-    params = {}
-    for temporal in (None, {'type': 'CharbonnierLoss', 'loss_weight': 1.0, 'eps': 1e-12}):
-        torch.manual_seed(0)
-        opt = model_options(root)
-        if temporal is not None:
-            opt['train']['temporal_opt'] = temporal
-        model = build_model(opt)
-        model.feed_data({'lq': lq, 'gt': gt})
-        torch.manual_seed(1)
-        model.optimize_parameters(1)
-        params[temporal is None] = [p.detach().clone() for p in model.net_g.parameters()]
-        if temporal is None:
-            assert 'l_temporal' not in model.log_dict and model.cri_temporal is None
-        else:
-            expected = (temporal_difference(model.output) - temporal_difference(model.clip_rows(gt))).pow(2)
-            assert model.log_dict['l_temporal'] == pytest.approx(float((expected + 1e-12).sqrt().mean()), rel=1e-5)
-    assert any(not torch.equal(a, b) for a, b in zip(params[True], params[False]))
-
+    plain, plain_params = _one_training_step(root, lq, gt)
+    assert 'l_temporal' not in plain.log_dict and plain.cri_temporal is None
+    model, params = _one_training_step(root, lq, gt, temporal_opt={'type': 'CharbonnierLoss', 'loss_weight': 1.0,
+                                                                   'eps': 1e-12})
+    expected = (temporal_difference(model.output) - temporal_difference(model.clip_rows(gt))).pow(2)
+    assert model.log_dict['l_temporal'] == pytest.approx(float((expected + 1e-12).sqrt().mean()), rel=1e-5)
+    assert any(not torch.equal(a, b) for a, b in zip(params, plain_params))
 
 
 def test_warp_loss_is_off_by_default_and_added_when_set(root):
@@ -456,24 +458,13 @@ def test_warp_loss_is_off_by_default_and_added_when_set(root):
     lq = torch.rand(1, 6, 3, 8, 8)
     texture = torch.nn.functional.avg_pool2d(torch.rand(1, 3, 44, 44), 5, stride=1)  # smooth, 40 x 40
     gt = torch.stack([texture[0, :, k:k + 32, k:k + 32] for k in range(6)])[None]  # moving diagonally
-    params = {}
-    for warp in (None, {'type': 'MSELoss', 'loss_weight': 1.0}):
-        torch.manual_seed(0)
-        opt = model_options(root)
-        if warp is not None:
-            opt['train']['warp_opt'] = warp
-        model = build_model(opt)
-        model.feed_data({'lq': lq, 'gt': gt})
-        torch.manual_seed(1)
-        model.optimize_parameters(1)
-        params[warp is None] = [p.detach().clone() for p in model.net_g.parameters()]
-        if warp is None:
-            assert 'l_warp' not in model.log_dict and model.cri_warp is None
-        else:
-            expected = WarpConsistency(build_loss(dict(warp)))(model.output.detach(), model.clip_rows(gt))
-            assert model.log_dict['l_warp'] == pytest.approx(float(expected), rel=1e-5)
-            assert float(expected) > 0
-    assert any(not torch.equal(a, b) for a, b in zip(params[True], params[False]))
+    plain, plain_params = _one_training_step(root, lq, gt)
+    assert 'l_warp' not in plain.log_dict and plain.cri_warp is None
+    warp = {'type': 'MSELoss', 'loss_weight': 1.0}
+    model, params = _one_training_step(root, lq, gt, warp_opt=warp)
+    expected = WarpConsistency(build_loss(dict(warp)))(model.output.detach(), model.clip_rows(gt))
+    assert model.log_dict['l_warp'] == pytest.approx(float(expected), rel=1e-5) and float(expected) > 0
+    assert any(not torch.equal(a, b) for a, b in zip(params, plain_params))
 
 
 def test_missing_pretrained_weights_name_the_option(root, tmp_path):
