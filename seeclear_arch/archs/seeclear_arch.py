@@ -84,8 +84,9 @@ class LevelInputs:
 
 
 class SemanticLevel(nn.Module):
-    """A middle block or decoder level: [SemanticModulation] -> [InstanceActivation] -> [MFSA] -> units,
-    then (decoder only, called by the net) the CaTeGory query. Bracketed parts follow the switches.
+    """A middle block or decoder level: [SemanticModulation] -> [InstanceActivation] -> [MFSA] -> units ->
+    [CaTeGory query] (decoder levels; middle blocks too with ``category_in_middle``). Bracketed parts follow the
+    switches.
     With ``grad_checkpoint`` (set by ``SeeClearNet.set_grad_checkpoint``) each of them is checkpointed."""
 
     def __init__(self, ch: int, num_heads: int, num_units: int, opt: Dict[str, Any]):
@@ -139,6 +140,8 @@ class SemanticLevel(nn.Module):
             x = checkpoint_block(ckpt, self.mfsa, x, inputs.frames)
         for unit in self.units:
             x = checkpoint_block(ckpt, unit, x, inputs.temb)
+        if self.category is not None:
+            x = checkpoint_block(ckpt, self.category, x, prepared.category)
         return x
 
 
@@ -243,7 +246,6 @@ class SeeClearNet(PlainVSRMixin, ClipDenoiser):
             raise ValueError('category_in_middle needs use_category=True')
         if incam_tokens == 'clip' and not use_semantic:
             raise ValueError("incam_tokens='clip' needs use_semantic=True (the cross-attention is part of it)")
-        clip_keys = use_semantic and incam_tokens == 'clip'
         if len(channel_mult) != 4 or len(num_units) != 4:
             raise ValueError('channel_mult and num_units need one entry per level (4)')
         self.wavelet_levels, self.use_dwt, self.pad_mode = wavelet_levels, use_dwt, pad_mode
@@ -255,8 +257,9 @@ class SeeClearNet(PlainVSRMixin, ClipDenoiser):
         self._unit_opt = dict(time_dim=self.time_dim, window_size=window_size, ffn_ratio=ffn_ratio)
         self.time_mlp = nn.Sequential(nn.Linear(num_feat, self.time_dim), nn.SiLU(),
                                       nn.Linear(self.time_dim, self.time_dim))
+        needs_clip_tokens = use_incam or use_category or incam_tokens == 'clip'
         self._build_semantics(distiller, freeze_distiller, use_semantic, token_dim, num_clip_tokens, heads[-1],
-                              clip_encoder_layers, clip_decoder_layers, use_incam or use_category or clip_keys)
+                              clip_encoder_layers, clip_decoder_layers, needs_clip_tokens)
         opt = dict(seg_dim=self.seg_dim, token_dim=token_dim, use_semantic=use_semantic, use_incam=use_incam,
                    use_mfsa=use_mfsa, use_category=use_category, mfsa_window=mfsa_window,
                    memory_dim=memory_dim, incam_tokens=incam_tokens, category_in_middle=category_in_middle,
@@ -453,9 +456,7 @@ class SeeClearNet(PlainVSRMixin, ClipDenoiser):
         feat = self.head(head_in.contiguous(memory_format=self.memory_format))
         feat, skips = self._encode(feat, lq_chain, inputs)
         for block, prepared in zip(self.middle, levels):
-            feat = block(feat, inputs, prepared)
-            if block.category is not None:  # category_in_middle (Appendix C); not pooled for M
-                feat = checkpoint_block(self.grad_checkpoint, block.category, feat, prepared.category)
+            feat = block(feat, inputs, prepared)  # with category_in_middle it queries CaTeGory, not pooled for M
         feat, pooled = self._decode(feat, skips, inputs, levels[len(self.middle):], pool)
         out = self._synthesis(self.tail(feat))[..., :h, :w]  # (B*m, C, H, W)
         return y + out.view(b, m, c, h, w), pooled
@@ -530,9 +531,7 @@ class SeeClearNet(PlainVSRMixin, ClipDenoiser):
         for k, (level, prepared) in enumerate(zip(self.decoder, levels)):
             if k > 0:
                 feat = self.ups[k - 1](feat, skips.pop())
-            feat = level(feat, inputs, prepared)
-            if level.category is not None:
-                feat = checkpoint_block(self.grad_checkpoint, level.category, feat, prepared.category)
-                if pool:
-                    pooled.append(self.memory.pool(feat))
+            feat = level(feat, inputs, prepared)  # ends with the CaTeGory query
+            if pool and level.category is not None:
+                pooled.append(self.memory.pool(feat))
         return feat, pooled

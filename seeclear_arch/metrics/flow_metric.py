@@ -78,10 +78,16 @@ def forward_backward_flows(flow_fn: FlowFn, frames: torch.Tensor,
             flow_pairs(flow_fn, frames[1:], frames[:-1], batch_size))
 
 
+def visible_warp(next_frames: torch.Tensor, fw: torch.Tensor, bw: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+    """``next_frames`` (N, C, H, W) warped back along the forward flows ``fw`` (frame t -> t+1), and the mask
+    (N, 1, H, W) of pixels that are neither occluded (forward/backward check) nor sampled outside the frame."""
+    warped, inside = flow_warp(next_frames, fw)
+    return warped, non_occlusion_mask(fw, bw) * inside
+
+
 def warp_error_per_pair(frames: torch.Tensor, fw: torch.Tensor, bw: torch.Tensor) -> torch.Tensor:
     """Lai et al.'s E_warp (T-1,) of ``frames`` (T, 3, H, W) in [0, 1] with given flows (see module docstring)."""
-    warped, inside = flow_warp(frames[1:], fw)
-    mask = non_occlusion_mask(fw, bw) * inside  # (T-1, 1, H, W)
+    warped, mask = visible_warp(frames[1:], fw, bw)  # mask (T-1, 1, H, W)
     squared = (mask * (frames[:-1] - warped) ** 2).sum(dim=(1, 2, 3))
     return squared / (3 * mask.sum(dim=(1, 2, 3))).clamp(min=1)
 

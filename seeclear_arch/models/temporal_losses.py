@@ -14,8 +14,8 @@ from typing import Tuple
 import torch
 from torch import nn
 
-from seeclear_arch.metrics.flow_metric import flow_pairs, make_flow_fn
-from seeclear_arch.metrics.optical_flow import FlowFn, flow_warp, non_occlusion_mask
+from seeclear_arch.metrics.flow_metric import flow_pairs, make_flow_fn, visible_warp
+from seeclear_arch.metrics.optical_flow import FlowFn
 
 
 def temporal_difference(frames: torch.Tensor) -> torch.Tensor:
@@ -43,15 +43,10 @@ class WarpConsistency(nn.Module):
     def __init__(self, loss: nn.Module, flow: str = 'farneback', device='cpu'):
         super().__init__()
         self.loss = loss
-        self.flow = flow
         self.flow_fn = make_flow_fn(flow, device)
 
     def forward(self, pred: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:
         pred = pred.float()  # the sampling grid needs float32: in bf16 a 256-pixel frame's grid is off by pixels
-        fw, bw = pair_flows(self.flow_fn, gt)
-        with torch.no_grad():
-            _, inside = flow_warp(gt[:, 1:].flatten(0, 1).float(), fw)
-            mask = non_occlusion_mask(fw, bw) * inside
-        current = pred[:, :-1].flatten(0, 1)
-        warped, _ = flow_warp(pred[:, 1:].flatten(0, 1), fw)
-        return self.loss(mask * current, mask * warped)
+        fw, bw = pair_flows(self.flow_fn, gt)  # no gradients: the mask depends on the flows only
+        warped, mask = visible_warp(pred[:, 1:].flatten(0, 1), fw, bw)
+        return self.loss(mask * pred[:, :-1].flatten(0, 1), mask * warped)
