@@ -9,7 +9,7 @@ Usage:
 Builds ``SeeClearModel`` from the yml (``network_g``, ``diffusion``, ``diffusion_range``, optional
 ``network_base``) in test mode without loading ``path.pretrain_network_g``, then times what inference runs per
 clip: ``condition`` + the engine's ``sample_clip`` (``encode_condition``, ``--steps`` network calls, the last one
-building the next memory, ``end_clip``) on a random LR clip, after ``--warmup`` warm-up runs (default 1).
+building the next memory) on a random LR clip, after ``--warmup`` warm-up runs (default 1).
 ``--random-distiller`` builds a pretrained distiller from its config with random weights (as
 scripts/count_params.py). bfloat16/float16 run the network calls under ``torch.autocast`` (the sampler stays
 float32, as in inference); ``--tile N`` samples N x N LR tiles (``seeclear_arch.models.tiling``). Peak memory is
@@ -44,7 +44,6 @@ import torch  # noqa: E402
 from basicsr.utils import get_root_logger  # noqa: E402
 
 import seeclear_arch  # noqa: E402,F401  (registers the archs and the model)
-from seeclear_arch.archs.denoiser import call_hook  # noqa: E402
 from seeclear_arch.inference import build_inference_model, load_inference_options, read_options  # noqa: E402
 from seeclear_arch.models.sampling import DTYPES, sample_clip  # noqa: E402
 from seeclear_arch.models.tiling import plan_tiles, tile_align  # noqa: E402
@@ -114,17 +113,16 @@ def sync(device: torch.device) -> None:
 
 
 def time_clip(model, lq: torch.Tensor, args: argparse.Namespace) -> float:
-    """Seconds for one clip: condition, then the sampler with the per-clip hooks (memory reset first)."""
+    """Seconds for one clip: condition, then the sampler with the per-clip hooks (from the learned memory)."""
     net = model.inference_net()
     generator = torch.Generator(device=model.device).manual_seed(args.seed)
-    call_hook(net, 'reset_memory')
     tiles = plan_tiles(tuple(lq.shape[-2:]), args.tile, args.tile_overlap if args.tile else 0,
                        tile_align(model.scale, model.diffusion.patch_size))
     sync(model.device)
     began = time.perf_counter()
     with torch.no_grad():
         out = sample_clip(net, model.diffusion, lq, model.condition(lq), generator, args.steps, tiles=tiles,
-                          states=[None] * len(tiles), dtype=args.dtype)
+                          memories=[None] * len(tiles), dtype=args.dtype)
     sync(model.device)
     if not torch.isfinite(out).all():
         raise SystemExit(f'error: non-finite output under {args.dtype}')

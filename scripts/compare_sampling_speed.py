@@ -31,7 +31,6 @@ import torch  # noqa: E402
 from basicsr.utils import registry  # noqa: E402
 
 import seeclear_arch  # noqa: E402,F401  (registers the archs and the model)
-from seeclear_arch.archs.denoiser import call_hook  # noqa: E402
 from seeclear_arch.inference import build_inference_model  # noqa: E402
 from seeclear_arch.models.sampling import sample_clip  # noqa: E402
 
@@ -111,7 +110,9 @@ def main() -> None:
 
         def run(name: str) -> Tuple[float, torch.Tensor]:
             net, sample = codes[name]
-            call_hook(net, 'reset_memory')
+            reset = getattr(net, 'reset_memory', None)  # a base from before the stateless memory holds one
+            if callable(reset):
+                reset()
             generator = torch.Generator().manual_seed(args.seed)
             began = time.perf_counter()
             with torch.no_grad():

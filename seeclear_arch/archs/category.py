@@ -3,18 +3,15 @@
 The memory holds ``J`` pairs ``(C_j, T_j)`` of dimension ``dim``: channel-wise semantics ``C`` (keys, compared
 with the clip tokens) and textures ``T`` (values).
 
-Life cycle (Algorithm 1), all owned by :class:`CaTeGoryMemory`:
+Life cycle (Algorithm 1). The memory is a value, not module state: :class:`CaTeGoryMemory` owns its parameters and
+the maths, the sampling engine owns the memory of each sequence (and spatial tile) and passes it in:
 
-* ``reset()``: a sequence starts from the learned memory ``(C_bar, T_bar)``.
-* ``clip_memory(batch)``: the memory ``(C_m, T_m)`` that clip ``m`` queries. It is fixed for the whole clip:
-  every decoder level of every one of the clip's ``T`` denoising steps queries the same memory (l. 38).
+* ``clip_memory(batch, memory)``: the memory ``(C_m, T_m)`` that clip ``m`` queries: the one built from the previous
+  clip, or the learned memory ``(C_bar, T_bar)`` for a sequence's first clip (``memory=None``). It is fixed for the
+  whole clip: every decoder level of every one of the clip's ``T`` denoising steps queries the same memory (l. 38).
 * ``build(memory, pooled)``: the construction ``M`` (Eqs. 16-18), once per clip, from the multi-scale decoder
-  features of the clip's final denoising step (l. 43-44). A pure function: it returns the next memory.
-* ``commit(memory)``: carry the built memory to the next clip (Alg. 1 l. 44); skipped for the ablation
-  ``val.carry_memory: false``, where every clip starts from the learned memory.
-
-The carried state is plain Python state of the module (not a parameter, not saved); ``forward`` of the network
-never changes it: the sampling engine calls ``reset`` and ``commit`` through the net's per-clip hooks.
+  features of the clip's final denoising step (l. 43-44). A pure function: it returns the next memory, which the
+  engine passes to the next clip (l. 44), or drops for the ablation ``val.carry_memory: false``.
 
 Initialisation (docs/formulation.md D7-D8). The paper zero-initialises both ``C_bar`` and ``T_bar``. With ``T_hat =
 C x T`` that gives both a zero gradient (each factor's gradient is the other factor), so we zero-initialise
@@ -52,7 +49,7 @@ Memory = Tuple[torch.Tensor, torch.Tensor]  # (C (B, J, dim), T (B, J, dim))
 
 
 class CaTeGoryMemory(nn.Module):
-    """The memory parameters, the construction ``M`` and the carried state (see the module docstring)."""
+    """The memory parameters and the construction ``M`` (see the module docstring); it holds no carried state."""
 
     def __init__(self, num_items: int, dim: int, feat_channels: Sequence[int], num_heads: int, pool_size: int):
         super().__init__()
@@ -65,28 +62,20 @@ class CaTeGoryMemory(nn.Module):
         self.update_semantics = nn.Linear(dim, dim)
         self.norm_sem, self.norm_tex = nn.LayerNorm(dim), nn.LayerNorm(dim)
         self.pool_size = pool_size
-        self.carried: Optional[Memory] = None  # built from the previous clip; None: the learned memory
 
-    # ------------------------------------------------------------------------------------------ state
-    def reset(self) -> None:
-        """Start a sequence from the learned memory."""
-        self.carried = None
-
-    def commit(self, memory: Optional[Memory]) -> None:
-        """Carry ``memory`` (built by :meth:`build` from the clip just sampled) to the next clip (Alg. 1 l. 44)."""
-        self.carried = None if memory is None else tuple(x.detach() for x in memory)
-
+    # ------------------------------------------------------------------------------------------ query
     def learned(self, batch: int) -> Memory:
         """``(C_bar, T_bar)`` broadcast to ``batch`` clips."""
         return self.semantics.expand(batch, -1, -1), self.textures.expand(batch, -1, -1)
 
-    def clip_memory(self, batch: int) -> Memory:
-        """The memory the next clip queries: the carried one, else the learned one."""
-        if self.carried is None:
+    def clip_memory(self, batch: int, memory: Optional[Memory] = None) -> Memory:
+        """The memory a clip batch of ``batch`` queries: ``memory`` (built from the previous clip), else the learned
+        one."""
+        if memory is None:
             return self.learned(batch)
-        sem, tex = self.carried
+        sem, tex = memory
         if sem.shape[0] not in (1, batch):
-            raise ValueError(f'memory was carried for a batch of {sem.shape[0]} clips, got a clip batch of {batch}')
+            raise ValueError(f'the memory was built for a batch of {sem.shape[0]} clips, got a clip batch of {batch}')
         return sem.expand(batch, -1, -1), tex.expand(batch, -1, -1)
 
     # ------------------------------------------------------------------------------------ construction

@@ -22,18 +22,16 @@ supplies the defaults of the per-clip hooks)::
 
 Per-clip hooks, called by the sampling engine (``seeclear_arch.models.sampling``, Algorithm 1 of the paper)::
 
-    net.reset_memory()                                  before the first clip of a sequence
-    cond = net.encode_condition(lq, y)                  once per clip, before the diffusion steps
+    cond = net.encode_condition(lq, y, memory)          once per clip, before the diffusion steps; ``memory``: what
+                                                        ``final_step`` returned for the previous clip of the
+                                                        sequence (this tile's), or None (the learned memory: a
+                                                        sequence's first clip, or ``val.carry_memory: false``)
     x0_hat = net(x_t, y, lq, t, cond)                   every step but the last
-    x0_hat, update = net.final_step(x_t, y, lq, t, cond)  the clip's last step
-    net.end_clip(update)                                after the clip, to carry ``update`` to the next clip
-                                                        (skipped with ``val.carry_memory: false``)
+    x0_hat, memory = net.final_step(x_t, y, lq, t, cond)  the clip's last step, and the next clip's memory
 
-With spatial tiles (``val.tile``) the engine keeps one carried memory per tile and switches between them with::
-
-    state = net.memory_state()                          the carried memory (None: the learned one)
-    net.load_memory_state(state)                        carry ``state`` instead (before ``encode_condition``
-                                                        and ``end_clip`` of a tile)
+The network holds no state between calls: the memory is a value that the engine owns (one per sequence and per
+spatial tile) and passes back in. ``encode_condition`` is optional, and ``memory`` is only passed to networks
+whose ``final_step`` returned one.
 
 Training with consecutive clips (a dataset with ``num_clips > 1``): the model calls
 ``net(x_t, y, lq, t, chain=ClipChain(...))`` with the clips of each sequence as consecutive rows; a network
@@ -61,37 +59,27 @@ class ClipChain:
 class ClipDenoiser(nn.Module):
     """Base class with default per-clip hooks; see the module docstring for the contract."""
 
-    def encode_condition(self, lq: torch.Tensor, y: torch.Tensor) -> Any:
+    def encode_condition(self, lq: torch.Tensor, y: torch.Tensor, memory: Any = None) -> Any:
         return None
 
     def final_step(self, x_t: torch.Tensor, y: torch.Tensor, lq: torch.Tensor, t: torch.Tensor,
                    cond: Any) -> Tuple[torch.Tensor, Any]:
-        """The clip's last network call: ``x0_hat`` and what :meth:`end_clip` carries (default: nothing)."""
+        """The clip's last network call: ``x0_hat`` and the next clip's memory (default: none)."""
         return self(x_t, y, lq, t, cond), None
 
-    def end_clip(self, update: Any = None) -> None:
-        """Called after the final diffusion step of a clip at inference."""
 
-    def reset_memory(self) -> None:
-        """Called before the first clip of each sequence at inference."""
-
-    def memory_state(self) -> Any:
-        """The state carried to the next clip (spatial tiles keep one per tile); default: none."""
+def encode_condition(net: nn.Module, lq: torch.Tensor, y: torch.Tensor, memory: Any = None) -> Any:
+    """``net.encode_condition(lq, y[, memory])`` where the net defines it (``memory`` only when there is one), else
+    None."""
+    hook = getattr(net, 'encode_condition', None)
+    if not callable(hook):
         return None
-
-    def load_memory_state(self, state: Any) -> None:
-        """Carry ``state`` (from :meth:`memory_state`) instead of the current one; default: nothing to load."""
-
-
-def call_hook(net: nn.Module, name: str, *args: Any) -> Any:
-    """Call a per-clip hook on ``net`` if it defines one (archs not derived from ClipDenoiser)."""
-    hook = getattr(net, name, None)
-    return hook(*args) if callable(hook) else None
+    return hook(lq, y) if memory is None else hook(lq, y, memory)
 
 
 def final_step(net: nn.Module, x_t: torch.Tensor, y: torch.Tensor, lq: torch.Tensor, t: torch.Tensor,
                cond: Any) -> Tuple[torch.Tensor, Any]:
-    """``net.final_step`` where the net defines it, else a plain call with nothing to carry."""
+    """``net.final_step`` where the net defines it, else a plain call with no memory to pass on."""
     hook = getattr(net, 'final_step', None)
     if callable(hook):
         return hook(x_t, y, lq, t, cond)

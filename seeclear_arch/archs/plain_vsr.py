@@ -8,7 +8,7 @@ upsampling of ``lq`` (clamped, mapped to [-1, 1] as in ``SeeClearModel``), the s
 back to [0, 1]. So ``network_g: {type: SeeClearNet, ...}`` drops into an existing BasicSR video yml to compare
 the Pixel Condenser with BasicVSR under identical training; diffusion training and sampling need
 ``model_type: SeeClearModel``. The CaTeGory memory is used as in a training step (no carry across calls at
-inference unless ``end_clip`` is called).
+inference: every call is a clip of its own, querying the learned memory).
 """
 import torch
 import torch.nn.functional as F

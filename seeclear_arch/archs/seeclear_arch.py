@@ -324,7 +324,8 @@ class SeeClearNet(PlainVSRMixin, ClipDenoiser):
     def encode_condition(self, lq: torch.Tensor, y: torch.Tensor, memory: Optional[Memory] = None,
                          precompute: bool = True, semantics: Optional[Semantics] = None) -> ClipCondition:
         """Once per clip (B, m, 3, h, w) with ``y`` (B, m, 3, H, W): the distiller's tokens and seg features, the clip
-        tokens, the CaTeGory memory the clip queries (``memory``, else the carried or learned one) and, with
+        tokens, the CaTeGory memory the clip queries (``memory``: the one ``final_step`` built from the previous
+        clip; None: the learned one) and, with
         ``precompute``, everything the U-Net derives from them and from ``lq`` alone (``ClipCondition``).
         ``semantics``: the distiller's ``(tokens, seg)`` for these frames computed elsewhere (training crops: from the
         whole frames, :meth:`whole_frame_semantics`); the distiller is then not run."""
@@ -340,7 +341,7 @@ class SeeClearNet(PlainVSRMixin, ClipDenoiser):
             if self.clip_tokens is not None:
                 cond.clip_tokens = self.clip_tokens(cond.tokens.unflatten(0, (b, m)))
             if self.memory is not None:
-                cond.memory = self.memory.clip_memory(b) if memory is None else memory
+                cond.memory = self.memory.clip_memory(b, memory)
         if precompute:
             cond.lq_chain, cond.levels = self._lq_chain(lq, cond.hr_size), self._prepare_levels(cond, m)
             # only _prepare_levels reads P_i: drop the largest per-clip tensor (80 of 125 MiB of a 5-frame 256^2 tile
@@ -357,25 +358,6 @@ class SeeClearNet(PlainVSRMixin, ClipDenoiser):
         cond = self.encode_condition(lq, y) if cond is None else cond
         x0, pooled = self._denoise(x_t, y, lq, t, cond, pool=True)
         return x0, self.memory.build(cond.memory, pooled, x_t.shape[1])
-
-    def end_clip(self, update: Optional[Memory] = None) -> None:
-        """After a clip: carry the memory that :meth:`final_step` built to the next clip (Alg. 1 l. 44)."""
-        if self.memory is not None:
-            self.memory.commit(update)
-
-    def reset_memory(self) -> None:
-        """Between sequences: restart CaTeGory from the learned memory."""
-        if self.memory is not None:
-            self.memory.reset()
-
-    def memory_state(self) -> Optional[Memory]:
-        """The carried CaTeGory memory (None: the learned one), for per-tile memories."""
-        return None if self.memory is None else self.memory.carried
-
-    def load_memory_state(self, state: Optional[Memory]) -> None:
-        """Carry ``state`` (from :meth:`memory_state`) to the next clip instead of the current memory."""
-        if self.memory is not None:
-            self.memory.carried = state
 
     # -------------------------------------------------------------------------------------------- forward
     def forward(self, x_t: torch.Tensor, y: Optional[torch.Tensor] = None, lq: Optional[torch.Tensor] = None,

@@ -4,10 +4,11 @@ Everything that samples goes through here: ``SeeClearModel.test`` (validation an
 inference (``seeclear_arch.inference``) and the benchmarks.
 
 A sequence of ``N`` LR frames is cut into non-overlapping clips of ``m`` frames (docs/formulation.md D26), the tail
-clip padded by mirroring and trimmed (:func:`~seeclear_arch.models.clip_utils.split_clips`). The network's memory is
-reset once; then per clip (Alg. 1 l. 4-45): ``encode_condition`` once, the process's sampler with ``T`` (or
-``num_steps``) network calls, the last one through ``final_step``, which also returns the memory built from that
-step's decoder features, and ``end_clip`` to carry it to the next clip (skipped with ``carry=False``, the ablation
+clip padded by mirroring and trimmed (:func:`~seeclear_arch.models.clip_utils.split_clips`). The engine owns the
+CaTeGory memory (the network holds no state): a sequence starts from the learned one (``None``); then per clip
+(Alg. 1 l. 4-45): ``encode_condition(lq, y, memory)`` once, the process's sampler with ``T`` (or ``num_steps``)
+network calls, the last one through ``final_step``, which also returns the memory built from that step's decoder
+features, and that memory goes to the next clip (dropped with ``carry=False``, the ablation
 ``val.carry_memory: false``). One generator, seeded once per sequence, drives all noise clip after clip, so cutting
 the sequence into chunks (``clips_per_chunk``) gives exactly the frames of a whole-sequence run. With the process's
 ``noise: shared`` the generator is reseeded at every clip, so every clip draws the same noise (and the frames of a
@@ -16,11 +17,10 @@ posterior noise of every step.
 
 Spatial tiles (``tile``, ``tile_overlap``; ``seeclear_arch.models.tiling``): every diffusion step calls the network
 on each LR tile and blends the tiles' ``x0_hat`` into one HR frame; the prior, the posterior and their noise stay
-whole-frame, so overlapping tiles see the same noise. Each tile keeps its own CaTeGory memory across clips, saved and
-restored through the denoiser hooks ``memory_state()`` / ``load_memory_state(state)`` (``archs.denoiser``): the
-memory is built from the features of the region the clip covered (in training, a patch), so a tile's memory
-describes that tile, as its own carried memory would in an untiled run of that crop; one tile covering the frame
-is exactly the untiled run.
+whole-frame, so overlapping tiles see the same noise. Each tile has its own CaTeGory memory across clips (the
+engine's list ``memories``, one entry per tile): the memory is built from the features of the region the clip
+covered (in training, a patch), so a tile's memory describes that tile, as the memory of an untiled run of that crop
+would; one tile covering the frame is exactly the untiled run.
 
 Precision (``dtype``: ``float32``, ``bfloat16``, ``float16``): only the network calls (``encode_condition``, the
 steps, ``final_step``) run under ``torch.autocast``; their outputs are cast to float32, and the sampler state, the
@@ -34,7 +34,7 @@ from typing import Any, Callable, ContextManager, Dict, Iterator, List, Mapping,
 import torch
 from torch import nn
 
-from seeclear_arch.archs.denoiser import call_hook, final_step
+from seeclear_arch.archs.denoiser import encode_condition, final_step
 from seeclear_arch.diffusion import BlurringResShift
 from seeclear_arch.models.clip_utils import split_clips
 from seeclear_arch.models.precision import warn_if_slow_on_cpu
@@ -91,36 +91,37 @@ def _crop(x: torch.Tensor, rows: slice, cols: slice) -> torch.Tensor:
 
 def sample_clip(net: nn.Module, process: BlurringResShift, lq: torch.Tensor, y: torch.Tensor,
                 generator: torch.Generator, num_steps: Optional[int] = None, carry: bool = True,
-                tiles: Optional[Sequence[Tile]] = None, states: Optional[List[Any]] = None, dtype: str = 'float32',
+                tiles: Optional[Sequence[Tile]] = None, memories: Optional[List[Any]] = None, dtype: str = 'float32',
                 progress: Optional[SamplingProgress] = None, noise_scale: float = 1.0) -> torch.Tensor:
     """Sample one clip: LR ``lq`` ``(B, m, C, h, w)`` and condition ``y`` ``(B, m, C, H, W)`` in [0, 1] -> HR frames
     in [0, 1]. The process owns the value range and the network's input scaling.
 
-    ``tiles``: LR tiles (``tiling.plan_tiles``; None: the whole frame); ``states``: each tile's carried memory
-    (``net.memory_state()``), read and updated in place; ``dtype``: the network's autocast dtype; ``noise_scale``:
+    ``tiles``: LR tiles (``tiling.plan_tiles``; None: the whole frame); ``memories``: the memory each tile's clip
+    queries (None entries or no list: the learned memory), replaced in place by the memory this clip builds when
+    ``carry``; ``dtype``: the network's autocast dtype; ``noise_scale``:
     the posterior noise multiplier (``BlurringResShift.p_step``)."""
     with clip_cast_scope(y.device, dtype):
-        return _sample_clip(net, process, lq, y, generator, num_steps, carry, tiles, states, dtype, progress,
+        return _sample_clip(net, process, lq, y, generator, num_steps, carry, tiles, memories, dtype, progress,
                             noise_scale)
 
 
 def _sample_clip(net: nn.Module, process: BlurringResShift, lq: torch.Tensor, y: torch.Tensor,
                  generator: torch.Generator, num_steps: Optional[int], carry: bool, tiles: Optional[Sequence[Tile]],
-                 states: Optional[List[Any]], dtype: str, progress: Optional[SamplingProgress],
+                 memories: Optional[List[Any]], dtype: str, progress: Optional[SamplingProgress],
                  noise_scale: float = 1.0) -> torch.Tensor:
     y = process.to_range(y)
     scale = y.shape[-1] // lq.shape[-1]
     tiled = tiles is not None and len(tiles) > 1
     tiles = list(tiles) if tiled else [Tile(0, lq.shape[-2], 0, lq.shape[-1])]
-    states = states if tiled and states is not None else [None] * len(tiles)
+    memories = memories if memories is not None else [None] * len(tiles)
+    if len(memories) != len(tiles):
+        raise ValueError(f'{len(memories)} memories for {len(tiles)} tiles')
     autocast = network_autocast(y.device, dtype)
     crops = [(_crop(lq, *t.lr()), _crop(y, *t.hr(scale))) if tiled else (lq, y) for t in tiles]
     conds = []
     for k, (lq_k, y_k) in enumerate(crops):
-        if tiled:
-            call_hook(net, 'load_memory_state', states[k])
         with autocast:
-            conds.append(call_hook(net, 'encode_condition', lq_k, y_k))
+            conds.append(encode_condition(net, lq_k, y_k, memories[k]))
     last = process.timesteps(num_steps)[-1]
     updates: List[Any] = [None] * len(tiles)
     blender = TileBlender(tiles, scale, y) if tiled else None
@@ -145,13 +146,8 @@ def _sample_clip(net: nn.Module, process: BlurringResShift, lq: torch.Tensor, y:
         return blender.blend(preds) if tiled else preds[0]
 
     out = process.sample(denoise_fn, y, generator=generator, num_steps=num_steps, noise_scale=noise_scale)
-    if carry:
-        for k, update in enumerate(updates):
-            if tiled:
-                call_hook(net, 'load_memory_state', states[k])
-            call_hook(net, 'end_clip', update)
-            if tiled:
-                states[k] = call_hook(net, 'memory_state')
+    if carry:  # Alg. 1 l. 44: each tile's next clip queries the memory built from this one
+        memories[:] = updates
     return process.from_range(out).clamp(0, 1)
 
 
@@ -160,22 +156,20 @@ def clip_condition(net: nn.Module, process: BlurringResShift, lq: torch.Tensor, 
                    dtype: str = 'float32') -> Any:
     """What :func:`sample_clip` holds per tile for a clip: ``encode_condition(lq, y)`` (y in [0, 1])."""
     with network_autocast(y.device, dtype):
-        return call_hook(net, 'encode_condition', lq, process.to_range(y))
+        return encode_condition(net, lq, process.to_range(y))
 
 
 @torch.no_grad()
 def probe_network_call(net: nn.Module, process: BlurringResShift, lq: torch.Tensor, y: torch.Tensor,
                        dtype: str = 'float32') -> None:
     """The largest network call of a clip, as :func:`sample_clip` makes it: ``encode_condition`` and
-    ``final_step`` at ``t = T`` on the prior (for ``--tile auto``'s memory probe; the memory is left as it was)."""
-    state = call_hook(net, 'memory_state')
+    ``final_step`` at ``t = T`` on the prior (for ``--tile auto``'s memory probe)."""
     cond = clip_condition(net, process, lq, y, dtype)
     y = process.to_range(y)
     t = torch.full((y.shape[0], ), float(process.timesteps()[0]), device=y.device)
     u = process.scale_model_input(process.prior_sample(y, torch.Generator(device=y.device).manual_seed(0)), t)
     with network_autocast(y.device, dtype):
         final_step(net, u, y, lq, t, cond)
-    call_hook(net, 'load_memory_state', state)
 
 
 def plan_chunks(num_frames: int, clip_len: int, clips_per_chunk: int = 0) -> List[List[Clip]]:
@@ -213,9 +207,8 @@ def sample_sequence(net: nn.Module, process: BlurringResShift, read_frames: Read
     device = device or next(net.parameters()).device
     check_dtype(dtype)
     generator = torch.Generator(device=device).manual_seed(int(seed))
-    call_hook(net, 'reset_memory')
     tiles: Optional[List[Tile]] = None
-    states: List[Any] = []
+    memories: List[Any] = []
     start = 0
     for clips in plan_chunks(num_frames, clip_len, clips_per_chunk):
         needed = sorted({i for indices, _ in clips for i in indices})
@@ -226,14 +219,14 @@ def sample_sequence(net: nn.Module, process: BlurringResShift, read_frames: Read
         if tiles is None:
             align = tile_align(y.shape[-1] // lq.shape[-1], process.patch_size)
             tiles = plan_tiles(tuple(lq.shape[-2:]), tile, tile_overlap if tile else 0, align)
-            states = [None] * len(tiles)  # every tile starts from the learned memory
+            memories = [None] * len(tiles)  # every tile starts from the learned memory
         outputs = []
         for indices, num_valid in clips:
             idx = torch.as_tensor([local[i] for i in indices], device=device)
             if process.noise == 'shared':  # every clip draws the same noise
                 generator.manual_seed(int(seed))
             outputs.append(sample_clip(net, process, lq[:, idx], y[:, idx], generator, num_steps, carry, tiles,
-                                       states, dtype, progress, noise_scale)[:, :num_valid])
+                                       memories, dtype, progress, noise_scale)[:, :num_valid])
             if progress is not None:
                 progress.end_clip(num_valid)
         del lq, y

@@ -46,6 +46,10 @@ Options read by this model (besides BasicSR's ``network_g``, ``path``, ``train.o
         training form of E*warp; ``seeclear_arch.models.temporal_losses.WarpConsistency``). None: off.
     train.warp_flow ('farneback' | 'raft') ['farneback']: the flow estimator of ``warp_opt``, run on the GT clips
         without gradients (RAFT-large from the standard torch cache, see ``seeclear_arch.metrics.optical_flow``).
+    train.warp_on ('output' | 'residual') ['output']: what ``warp_opt`` keeps consistent along the flow: the predicted
+        frames, or what the network adds to its condition (``x0_hat - y``). Warping is linear, so a residual that
+        moves with the scene leaves the output exactly as warp-consistent as the condition: detail is allowed, detail
+        that does not follow the motion is penalised (docs/steadiness.md).
     train.precision ('fp32' | 'bf16' | 'fp16') ['fp32']: autocast dtype of the network in training steps; fp16 adds
         a gradient scaler whose skipped steps count as non-finite ones (``seeclear_arch.models.precision``).
     train.grad_checkpoint (bool | None) [None = network_g's own setting]: activation checkpointing, through the
@@ -55,9 +59,8 @@ Options read by this model (besides BasicSR's ``network_g``, ``path``, ``train.o
     val.seed (int) [0]: seed of the per-sequence noise generator (same for every sequence and rank).
     val.noise_scale (float) [1.0]: posterior noise multiplier of every sampler step (0: the posterior mean);
         ``diffusion.noise: shared`` shares the noise over the frames and clips (docs/steadiness.md).
-    val.carry_memory (bool) [true]: call ``end_clip(update)`` after each clip, carrying the memory built at the
-        clip's final step to the next clip (Algorithm 1, lines 43-44); false restarts every clip from the learned
-        memory (an ablation).
+    val.carry_memory (bool) [true]: pass the memory built at each clip's final step to the next clip (Algorithm 1,
+        lines 43-44); false restarts every clip from the learned memory (an ablation).
     val.compile (bool) [false]: sample with ``torch.compile(net)`` (inductor; compiled once per model, again for a new
         frame or tile size): the steps' U-Net passes run compiled, the per-clip hooks (``encode_condition``,
         ``final_step``) eagerly. Fused elementwise work changes float rounding (tests/models/test_seeclear_model.py).
@@ -91,7 +94,7 @@ from seeclear_arch.models.condition import Condition, bicubic_upsample  # noqa: 
 from seeclear_arch.models.precision import MixedPrecision
 from seeclear_arch.models.progress import SamplingProgress, pbar_option
 from seeclear_arch.models.sampling import sample_sequence, sampling_options
-from seeclear_arch.models.temporal_losses import WarpConsistency, temporal_difference
+from seeclear_arch.models.temporal_losses import WARP_TARGETS, WarpConsistency, temporal_difference
 
 MEMORY_PATTERN = r'(^|\.)(memory|category)\.'
 
@@ -146,6 +149,9 @@ class SeeClearModel(VideoBaseModel):
         if warp_opt:
             self.cri_warp = WarpConsistency(build_loss(dict(warp_opt)), train_opt.get('warp_flow', 'farneback'),
                                             self.device).to(self.device)
+        self.warp_on = train_opt.get('warp_on', 'output')
+        if self.warp_on not in WARP_TARGETS:
+            raise ValueError(f'train.warp_on must be one of {WARP_TARGETS}, got {self.warp_on!r}.')
 
     def model_to_device(self, net: nn.Module) -> nn.Module:
         """Freeze the stage's untrained parameters before BasicSR wraps ``net_g`` in DDP."""
@@ -211,7 +217,8 @@ class SeeClearModel(VideoBaseModel):
             loss_dict['l_temporal'] = l_temp.detach()
             l_pix = l_pix + l_temp
         if self.cri_warp is not None:
-            l_warp = self.cri_warp(self.output, gt)
+            target = self.output if self.warp_on == 'output' else self.output - process.from_range(y)
+            l_warp = self.cri_warp(target, gt)
             loss_dict['l_warp'] = l_warp.detach()
             l_pix = l_pix + l_warp
         self.precision.backward(l_pix)

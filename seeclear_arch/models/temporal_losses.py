@@ -17,6 +17,8 @@ from torch import nn
 from seeclear_arch.metrics.flow_metric import flow_pairs, make_flow_fn, visible_warp
 from seeclear_arch.metrics.optical_flow import FlowFn
 
+WARP_TARGETS = ('output', 'residual')  # train.warp_on: the predicted frames, or the prediction minus its condition
+
 
 def temporal_difference(frames: torch.Tensor) -> torch.Tensor:
     """``x_t - x_{t-1}`` along the frames of ``(B, m, C, H, W)`` clips: ``(B, m - 1, C, H, W)``."""

@@ -14,8 +14,8 @@ PROCESS = BlurringResShift(num_timesteps=4, blur_sigma2=0.0)
 
 
 class Spy:
-    """Records every U-Net pass (its ``t``, whether it pooled features for M, the memory it queried and the
-    carried state at that moment) and every construction M (its inputs and output)."""
+    """Records every U-Net pass (its ``t``, whether it pooled features for M, the memory it queried) and every
+    construction M (its inputs and output)."""
 
     def __init__(self, net):
         self.passes: List[dict] = []
@@ -23,7 +23,7 @@ class Spy:
         denoise, build = net._denoise, net.memory.build
 
         def spy_denoise(x_t, y, lq, t, cond, pool=False):
-            self.passes.append(dict(t=float(t[0]), pool=pool, memory=cond.memory, carried=net.memory.carried))
+            self.passes.append(dict(t=float(t[0]), pool=pool, memory=cond.memory))
             return denoise(x_t, y, lq, t, cond, pool)
 
         def spy_build(memory, pooled, frames):
@@ -56,7 +56,6 @@ def test_the_memory_is_fixed_within_a_clip_and_built_once_per_clip():
         assert [p['t'] for p in passes] == [4.0, 3.0, 2.0, 1.0]
         assert [p['pool'] for p in passes] == [False, False, False, True]  # M's features: the final step only
         assert all(same(p['memory'], passes[0]['memory']) for p in passes)  # one memory for every step
-        assert all(p['carried'] is passes[0]['carried'] for p in passes)  # the state does not move mid-clip
 
 
 def test_clip_two_queries_the_memory_built_from_clip_one_final_step():
@@ -76,22 +75,19 @@ def test_carry_false_restarts_every_clip_from_the_learned_memory():
     spy = Spy(net)
     sample(net, num_frames=6, clip_len=2, carry=False)
     assert all(same(p['memory'], net.memory.learned(1)) for p in spy.passes)
-    assert net.memory.carried is None
 
 
-def test_forward_and_final_step_leave_the_memory_state_alone():
+def test_forward_and_final_step_are_pure():
+    """The network holds no memory: ``final_step`` returns the next memory and changes nothing; calls repeat."""
     net = build_network(tiny_opt()).eval()
     x_t, y, lq, t = clip_inputs(m=2, h=8, w=8)
     with torch.no_grad():
         cond = net.encode_condition(lq, y)
         first = net(x_t, y, lq, t, cond)
         x0, update = net.final_step(x_t, y, lq, t, cond)
-        assert net.memory.carried is None
         assert torch.equal(x0, first) and torch.equal(net(x_t, y, lq, t, cond), first)
-        net.end_clip(update)
-        assert same(net.memory.carried, update)
-        net.reset_memory()
-        assert net.memory.carried is None
+        assert same(net.final_step(x_t, y, lq, t, cond)[1], update)
+        assert same(net.encode_condition(lq, y).memory, net.memory.learned(1))
 
 
 def _randomise_queries(net):
@@ -105,10 +101,21 @@ def test_a_carried_memory_changes_the_output_once_the_query_is_trained():
     x_t, y, lq, t = clip_inputs(m=2, h=8, w=8)
     with torch.no_grad():
         first = net(x_t, y, lq, t)
-        net.end_clip(net.final_step(x_t, y, lq, t, net.encode_condition(lq, y))[1])
-        assert not torch.allclose(net(x_t, y, lq, t), first)
-        net.reset_memory()
-        torch.testing.assert_close(net(x_t, y, lq, t), first)
+        update = net.final_step(x_t, y, lq, t, net.encode_condition(lq, y))[1]
+        assert not torch.allclose(net(x_t, y, lq, t, net.encode_condition(lq, y, update)), first)
+        assert torch.equal(net(x_t, y, lq, t), first)  # without a memory passed in: the learned one
+
+
+def test_sampling_a_sequence_leaves_no_state_in_the_network():
+    """After the engine has carried the memory through a sequence, a training-style forward (no condition passed)
+    still queries the learned memory: nothing leaks from sampling into training."""
+    net = build_network(tiny_opt()).eval()
+    _randomise_queries(net)
+    x_t, y, lq, t = clip_inputs(m=2, h=8, w=8)
+    with torch.no_grad():
+        before = net(x_t, y, lq, t)
+        sample(net, num_frames=6, clip_len=2)
+        assert torch.equal(net(x_t, y, lq, t), before)
 
 
 def test_category_is_an_exact_identity_at_initialisation():
@@ -122,8 +129,9 @@ def test_category_is_an_exact_identity_at_initialisation():
     x_t, y, lq, t = clip_inputs(m=3, h=9, w=13)
     with torch.no_grad():
         assert torch.equal(with_memory(x_t, y, lq, t), without(x_t, y, lq, t))
-        with_memory.end_clip(with_memory.final_step(x_t, y, lq, t, with_memory.encode_condition(lq, y))[1])
-        assert torch.equal(with_memory(x_t, y, lq, t), without(x_t, y, lq, t))  # carried memory too
+        update = with_memory.final_step(x_t, y, lq, t, with_memory.encode_condition(lq, y))[1]
+        carried = with_memory.encode_condition(lq, y, update)
+        assert torch.equal(with_memory(x_t, y, lq, t, carried), without(x_t, y, lq, t))  # carried memory too
 
 
 def test_a_two_clip_training_step_sends_gradients_to_m_and_the_queries():
@@ -156,12 +164,11 @@ def test_memory_stays_bounded_over_many_carried_clips():
     """A 100-frame sequence is 20 clips of 5: the carried memory must not grow along the chain."""
     net = build_network(tiny_opt()).eval()
     x_t, y, lq, t = clip_inputs(m=2, h=8, w=8)
-    norms = []
+    norms, memory = [], None
     with torch.no_grad():
         for _ in range(30):
-            out, update = net.final_step(x_t * 3, y, lq, t, net.encode_condition(lq, y))
-            net.end_clip(update)
-            norms.append(net.memory.carried[1].norm().item())
+            out, memory = net.final_step(x_t * 3, y, lq, t, net.encode_condition(lq, y, memory))
+            norms.append(memory[1].norm().item())
     assert torch.isfinite(out).all()
     assert max(norms) < 2 * norms[0]
 

@@ -100,25 +100,26 @@ def test_no_seam_on_a_smooth_video(conv):
 
 
 def test_each_tile_carries_its_own_memory(seeclear):
+    """The engine owns one memory per tile: clip 1 queries the learned memory everywhere, clip 2's tile k the memory
+    that tile k built."""
     lq = torch.rand(1, 2, 3, 12, 16, generator=torch.Generator().manual_seed(2))
     y = F.interpolate(lq[0], scale_factor=4, mode='bicubic').clamp(0, 1)[None]
     tiles = plan_tiles((12, 16), 8, 2)
-    states = [None] * len(tiles)
+    memories = [None] * len(tiles)
     queried = []
     encode = seeclear.encode_condition
 
-    def spy(lq_, y_):
-        queried.append(seeclear.memory.carried)
-        return encode(lq_, y_)
+    def spy(lq_, y_, memory=None):
+        queried.append(memory)
+        return encode(lq_, y_, memory)
 
     seeclear.encode_condition = spy
     try:
-        seeclear.reset_memory()
         gen = torch.Generator().manual_seed(0)
         with torch.no_grad():
-            sample_clip(seeclear, PROCESS, lq, y, gen, tiles=tiles, states=states)
-            after_first = list(states)
-            sample_clip(seeclear, PROCESS, lq, y, gen, tiles=tiles, states=states)
+            sample_clip(seeclear, PROCESS, lq, y, gen, tiles=tiles, memories=memories)
+            after_first = list(memories)
+            sample_clip(seeclear, PROCESS, lq, y, gen, tiles=tiles, memories=memories)
     finally:
         del seeclear.encode_condition
     n = len(tiles)

@@ -19,25 +19,24 @@ SEQ_LENGTHS: List[int] = []
 
 
 class _RecordingDenoiser(ClipDenoiser):
-    """Records the per-clip hooks and forward calls; predicts ``y`` (plus a learned scalar)."""
+    """Records the per-clip hooks and forward calls; predicts ``y`` (plus a learned scalar); its "memory" names the
+    clip it was built from."""
 
     def __init__(self, bias: float = 0.0):
         super().__init__()
         self.bias = torch.nn.Parameter(torch.tensor(bias))
 
-    def encode_condition(self, lq, y):
-        CALLS.append(('encode', lq[0, :, 0, 0, 0].tolist()))
-        return 'cond'
+    def encode_condition(self, lq, y, memory=None):
+        CALLS.append(('encode', lq[0, :, 0, 0, 0].tolist(), memory))
+        return ('cond', round(float(lq[0, 0, 0, 0, 0]) * 10))
 
     def forward(self, x_t, y, lq, t, cond=None):
         CALLS.append(('forward', cond, t.tolist()))
         return y + self.bias
 
-    def end_clip(self, update=None):
-        CALLS.append(('end',))
-
-    def reset_memory(self):
-        CALLS.append(('reset',))
+    def final_step(self, x_t, y, lq, t, cond):
+        CALLS.append(('final', cond, t.tolist()))
+        return y + self.bias, f'built from clip at frame {cond[1]}'
 
 
 def _seq_len_metric(img, img2, **kwargs):
@@ -166,20 +165,23 @@ def test_test_calls_hooks_in_order_and_mirrors_the_tail(root):
     model.test()
     assert model.output.shape == (1, 7, 3, 8 * SCALE, 8 * SCALE)
     kinds = [c[0] for c in CALLS]
-    assert kinds == ['reset'] + ['encode', 'forward', 'forward', 'end'] * 3
+    assert kinds == ['encode', 'forward', 'final'] * 3
     clips = [[round(v * 10) for v in c[1]] for c in CALLS if c[0] == 'encode']
     assert clips == [[0, 1, 2], [3, 4, 5], [6, 5, 4]]  # tail mirrored
-    forwards = [c for c in CALLS if c[0] == 'forward']
-    assert all(c[1] == 'cond' for c in forwards)
-    assert [c[2][0] for c in forwards[:2]] == [4.0, 1.0]  # val.num_steps=2 of T=4
+    steps = [c for c in CALLS if c[0] in ('forward', 'final')]
+    assert [c[1] for c in steps] == [('cond', 0)] * 2 + [('cond', 3)] * 2 + [('cond', 6)] * 2  # one per clip
+    assert [c[2][0] for c in steps[:2]] == [4.0, 1.0]  # val.num_steps=2 of T=4
+    memories = [c[2] for c in CALLS if c[0] == 'encode']  # the engine passes each clip's memory to the next
+    assert memories == [None, 'built from clip at frame 0', 'built from clip at frame 3']
 
 
-def test_carry_memory_false_skips_end_clip(root):
+def test_carry_memory_false_starts_every_clip_from_the_learned_memory(root):
     model = _recording_model(root, num_frame=3, num_steps=1, carry_memory=False)
     model.feed_data({'lq': torch.rand(1, 4, 3, 8, 8)})
     CALLS.clear()
     model.test()
-    assert [c[0] for c in CALLS] == ['reset'] + ['encode', 'forward'] * 2
+    assert [c[0] for c in CALLS] == ['encode', 'final'] * 2
+    assert [c[2] for c in CALLS if c[0] == 'encode'] == [None, None]
 
 
 def test_test_is_reproducible_and_seeded(root):
@@ -465,6 +467,28 @@ def test_warp_loss_is_off_by_default_and_added_when_set(root):
     expected = WarpConsistency(build_loss(dict(warp)))(model.output.detach(), model.clip_rows(gt))
     assert model.log_dict['l_warp'] == pytest.approx(float(expected), rel=1e-5) and float(expected) > 0
     assert any(not torch.equal(a, b) for a, b in zip(params, plain_params))
+
+
+def test_warp_loss_on_the_residual_keeps_what_the_network_adds_consistent(root):
+    """``train.warp_on: residual``: the warp loss acts on ``x0_hat - y`` (what the network adds to its condition), not
+    on ``x0_hat``; it trains other weights than the output form, and an unknown target names the option."""
+    from basicsr.losses import build_loss
+
+    from seeclear_arch.models.temporal_losses import WarpConsistency
+    lq = torch.rand(1, 6, 3, 8, 8)
+    texture = torch.nn.functional.avg_pool2d(torch.rand(1, 3, 44, 44), 5, stride=1)
+    gt = torch.stack([texture[0, :, k:k + 32, k:k + 32] for k in range(6)])[None]
+    warp = {'type': 'MSELoss', 'loss_weight': 1.0}
+    on_output, output_params = _one_training_step(root, lq, gt, warp_opt=warp)
+    model, params = _one_training_step(root, lq, gt, warp_opt=warp, warp_on='residual')
+    cond = model.clip_rows(model.condition(lq))
+    loss = WarpConsistency(build_loss(dict(warp)))
+    expected = loss(model.output.detach() - cond, model.clip_rows(gt))
+    assert model.log_dict['l_warp'] == pytest.approx(float(expected), rel=1e-5)
+    assert float(expected) != pytest.approx(float(on_output.log_dict['l_warp']), rel=1e-3)
+    assert any(not torch.equal(a, b) for a, b in zip(params, output_params))
+    with pytest.raises(ValueError, match=r"train\.warp_on must be one of .*'flow'"):
+        _one_training_step(root, lq, gt, warp_opt=warp, warp_on='flow')
 
 
 def test_missing_pretrained_weights_name_the_option(root, tmp_path):
