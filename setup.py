@@ -60,7 +60,8 @@ setup(
         'console_scripts': [
             'seeclear-train=seeclear_arch.train:main',
             'seeclear-test=seeclear_arch.test:main',
-            'seeclear-evaluate=seeclear_arch.evaluate:main',
+            'seeclear-evaluate=seeclear_arch.evaluation.cli:main',
+            'seeclear-infer=seeclear_arch.inference.cli:main',
         ],
     },
 )

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from seeclear_arch.data.frame_io import frames_to_tensor, list_frames, read_frame_file
-from seeclear_arch.inference import build_inference_model, load_inference_options, read_options
+from seeclear_arch.inference.video import build_inference_model, load_inference_options, read_options
 
 
 def parse_args() -> argparse.Namespace:

@@ -131,7 +131,7 @@ def evaluate(args, runs: List[Tuple[str, int, str]], seeds: List[int]) -> dict:
     sources += [f'{run_name(args.tag, m, i, s, v)}={frames_dir(run_name(args.tag, m, i, s, v))}'
                 for m, i, v in runs for s in seeds]
     out = osp.join(args.out, 'eval.json')
-    cmd = [sys.executable, '-m', 'seeclear_arch.evaluate', '--gt', 'datasets/demo/test/GT', '--bicubic-from',
+    cmd = [sys.executable, '-m', 'seeclear_arch.evaluation.cli', '--gt', 'datasets/demo/test/GT', '--bicubic-from',
            'datasets/demo/test/BIx4', '--metrics', 'psnr,ssim,lpips,dists,tof,ewarp', '--flow', 'farneback',
            '--out', out, '--quiet', '--no-plots']
     for src in sources:

@@ -61,7 +61,7 @@ def main() -> None:
     for variant, overrides in variants.items():
         for k, w in enumerate(weights):
             opt_sets[run_name(args.tag, variant, k)] = sample(args, variant, overrides, k, w)
-    cmd = [sys.executable, '-m', 'seeclear_arch.evaluate', '--gt', 'datasets/demo/test/GT', '--bicubic-from',
+    cmd = [sys.executable, '-m', 'seeclear_arch.evaluation.cli', '--gt', 'datasets/demo/test/GT', '--bicubic-from',
            'datasets/demo/test/BIx4', '--metrics', args.metrics, '--flow', 'farneback', '--quiet', '--no-plots',
            '--out', osp.join(args.out, 'eval.json')]
     if args.condition:

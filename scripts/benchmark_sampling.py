@@ -12,7 +12,7 @@ clip: ``condition`` + the engine's ``sample_clip`` (``encode_condition``, ``--st
 building the next memory) on a random LR clip, after ``--warmup`` warm-up runs (default 1).
 ``--random-distiller`` builds a pretrained distiller from its config with random weights (as
 scripts/count_params.py). bfloat16/float16 run the network calls under ``torch.autocast`` (the sampler stays
-float32, as in inference); ``--tile N`` samples N x N LR tiles (``seeclear_arch.models.tiling``). Peak memory is
+float32, as in inference); ``--tile N`` samples N x N LR tiles (``seeclear_arch.sampling.tiling``). Peak memory is
 ``torch.cuda.max_memory_allocated`` on cuda and the process's peak RSS (``getrusage``) on CPU.
 
 Throughput: ``GFLOP/frame`` is one run of the clip counted with ``torch.utils.flop_counter.FlopCounterMode``
@@ -22,8 +22,8 @@ threads, timed between the clip runs (so both see the same machine load), and ``
 sampler reaches. ``--no-flops`` skips the counting run (those three read ``n/a``): with ``--warmup 0 --repeats 1``
 the clip runs exactly once, which a peak-memory measurement of a slow configuration needs. ``page faults/clip`` and
 ``system s/clip`` are the process's minor page faults and system CPU time per timed clip (``getrusage``);
-``--no-keep-freed-memory`` runs with ``cpu_keep_freed_memory: false`` (``seeclear_arch/cpu_memory.py``) to show what
-keeping freed memory saves. ``--profile K`` prints
+``--no-keep-freed-memory`` runs with ``cpu_keep_freed_memory: false`` (``seeclear_arch/sampling/cpu_memory.py``)
+to show what keeping freed memory saves. ``--profile K`` prints
 torch.profiler's top-K operators by self CPU time for one more clip run and the share of self CPU time spent in
 matrix kernels. ``--compile`` samples with ``torch.compile`` (``val.compile``; the warm-up run compiles).
 """
@@ -44,9 +44,9 @@ import torch  # noqa: E402
 from basicsr.utils import get_root_logger  # noqa: E402
 
 import seeclear_arch  # noqa: E402,F401  (registers the archs and the model)
-from seeclear_arch.inference import build_inference_model, load_inference_options, read_options  # noqa: E402
-from seeclear_arch.models.sampling import DTYPES, sample_clip  # noqa: E402
-from seeclear_arch.models.tiling import plan_tiles, tile_align  # noqa: E402
+from seeclear_arch.inference.video import build_inference_model, load_inference_options, read_options  # noqa: E402
+from seeclear_arch.sampling.engine import DTYPES, sample_clip  # noqa: E402
+from seeclear_arch.sampling.tiling import plan_tiles, tile_align  # noqa: E402
 
 
 def parse_args() -> argparse.Namespace:

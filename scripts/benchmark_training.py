@@ -32,8 +32,8 @@ from basicsr.utils import get_root_logger  # noqa: E402
 from benchmark_sampling import peak_memory_mib, sync  # noqa: E402
 
 import seeclear_arch  # noqa: E402,F401  (registers the archs and the model)
-from seeclear_arch.inference import read_options  # noqa: E402
-from seeclear_arch.models.precision import PRECISIONS  # noqa: E402
+from seeclear_arch.inference.video import read_options  # noqa: E402
+from seeclear_arch.sampling.precision import PRECISIONS  # noqa: E402
 
 
 def parse_args(argv: List[str] = None) -> argparse.Namespace:

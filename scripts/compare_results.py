@@ -14,7 +14,7 @@ import sys
 
 # the repo copy of seeclear_arch must win over an installed one (basicsr's import may pull that in)
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from seeclear_arch.utils_compare import Visuals, compare_runs, format_table, write_metrics  # noqa: E402
+from seeclear_arch.evaluation.compare import Visuals, compare_runs, format_table, write_metrics  # noqa: E402
 
 
 def _point(text: str) -> tuple:

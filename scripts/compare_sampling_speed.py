@@ -31,11 +31,19 @@ import torch  # noqa: E402
 from basicsr.utils import registry  # noqa: E402
 
 import seeclear_arch  # noqa: E402,F401  (registers the archs and the model)
-from seeclear_arch.inference import build_inference_model  # noqa: E402
-from seeclear_arch.models.sampling import sample_clip  # noqa: E402
+from seeclear_arch.inference.video import build_inference_model  # noqa: E402
+from seeclear_arch.sampling.engine import sample_clip  # noqa: E402
 
 BASE_NAME = 'seeclear_compare_base'
 
+
+
+def base_engine(package: str):
+    """The base checkout's sampling engine: ``sampling.engine``, or ``models.sampling`` before the package split."""
+    try:
+        return importlib.import_module(f'{package}.sampling.engine')
+    except ModuleNotFoundError:
+        return importlib.import_module(f'{package}.models.sampling')
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
@@ -103,7 +111,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as workdir:
         base_pkg = import_renamed(os.path.abspath(args.base), workdir)
         base = base_network(base_pkg, opt, new.state_dict())
-        base_sample = importlib.import_module(f'{BASE_NAME}.models.sampling').sample_clip
+        base_sample = base_engine(BASE_NAME).sample_clip
         lq = torch.rand(1, args.clip, 3, h, w, generator=torch.Generator().manual_seed(args.seed))
         y = model.condition(lq)
         codes: Dict[str, Tuple[torch.nn.Module, Callable]] = {'base': (base, base_sample), 'new': (new, sample_clip)}

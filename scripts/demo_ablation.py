@@ -25,7 +25,7 @@ from os import path as osp
 from typing import Dict, List
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
-from seeclear_arch.utils_compare import clip_report, summarise  # noqa: E402
+from seeclear_arch.evaluation.compare import clip_report, summarise  # noqa: E402
 
 ROWS = {  # Table 2: switches of SeeClearNet (DWT on in all three)
     1: dict(use_semantic=False, use_mfsa=False, use_incam=False, use_category=False),

@@ -25,7 +25,7 @@ echo "== testing the trained model (options/test_seeclear_star_demo.yml) =="
 $PY -m seeclear_arch.test -opt options/test_seeclear_star_demo.yml --force_yml val:pbar=true
 
 echo "== held-out demo sequences (mean over sequences; per sequence: results/quickstart/eval.csv) =="
-$PY -m seeclear_arch.evaluate --gt datasets/demo/test/GT --bicubic-from datasets/demo/test/BIx4 \
+$PY -m seeclear_arch.evaluation --gt datasets/demo/test/GT --bicubic-from datasets/demo/test/BIx4 \
     --sr DAT-light=results/DAT-light_demo_test \
     --sr step0=results/SeeClearStar_demo_step0/visualization/demo_test \
     --sr 'SeeClear*=results/SeeClearStar_demo_test/visualization/demo_test' \

@@ -6,8 +6,7 @@ from os import path as osp
 
 import pytest
 
-from tests.archs.test_seeclear_arch import tiny_opt
-from tests.models.tiny_experiment import train_options, write_yml
+from tests.helpers import tiny_opt, train_options, write_yml
 
 
 def _script(repo_root: str, monkeypatch):

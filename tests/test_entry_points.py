@@ -9,7 +9,7 @@ from os import path as osp
 
 import pytest
 
-from tests.models.tiny_experiment import inference_options, make_dataset, run, train_options, write_yml
+from tests.helpers import inference_options, make_dataset, run, train_options, write_yml
 
 PY = sys.executable
 VAL_LINE = re.compile(r'# psnr: ([\d.]+)((?:\t # seq\d: [\d.]+)+)')

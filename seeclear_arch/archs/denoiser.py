@@ -20,7 +20,7 @@ supplies the defaults of the per-clip hooks)::
 
 ``forward`` has no side effects: calling it twice with the same inputs gives the same output.
 
-Per-clip hooks, called by the sampling engine (``seeclear_arch.models.sampling``, Algorithm 1 of the paper)::
+Per-clip hooks, called by the sampling engine (``seeclear_arch.sampling.engine``, Algorithm 1 of the paper)::
 
     cond = net.encode_condition(lq, y, memory)          once per clip, before the diffusion steps; ``memory``: what
                                                         ``final_step`` returned for the previous clip of the

@@ -21,7 +21,7 @@ import torch
 
 from seeclear_arch.data.frame_io import frames_to_tensor, list_frames, read_frame_file
 from seeclear_arch.data.prepare import find_frame_folders
-from seeclear_arch.inference import read_options, write_png
+from seeclear_arch.inference.video import read_options, write_png
 from seeclear_arch.models.condition import Condition
 
 

@@ -73,7 +73,7 @@ class BlurringResShift:
             sampling (:meth:`prior_sample`, :meth:`p_step`): ``'iid'`` independent for every frame (the paper), or
             ``'shared'``: one noise image per draw for all the frames of a clip, so static content gets the same
             perturbation in every frame; each frame's marginal is unchanged. The sampling engine also repeats the
-            draws from clip to clip for ``'shared'`` (``seeclear_arch.models.sampling``). Default ``'iid'``.
+            draws from clip to clip for ``'shared'`` (``seeclear_arch.sampling.engine``). Default ``'iid'``.
 
     Parametrisation, as ResShift's ``_scale_input`` and diffusers' ``scale_model_input``: the process owns the
     value range and what the network sees; the sampler and ``q_sample`` work on states in ``value_range``.

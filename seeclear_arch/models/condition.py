@@ -21,7 +21,7 @@ from basicsr.archs import build_network
 from basicsr.utils import get_root_logger
 from torch import nn
 
-from seeclear_arch.models.clip_utils import window_indices
+from seeclear_arch.sampling.clips import window_indices
 
 BASE_MODES = ('sequence', 'sliding', 'image')
 

@@ -12,8 +12,8 @@ Options read by this model (besides BasicSR's ``network_g``, ``path``, ``train.o
 
     scale (int) [4]
     cpu_keep_freed_memory (bool) [true]: on CPU, make glibc keep freed blocks for reuse instead of unmapping them
-        (``seeclear_arch.cpu_memory``; paper configuration, 2 steps: 38.6 -> 32.9 s per clip, at a higher peak RSS;
-        docs/performance.md, "Sampling speed").
+        (``seeclear_arch.sampling.cpu_memory``; paper configuration, 2 steps: 38.6 -> 32.9 s per clip, at a higher
+        peak RSS; docs/performance.md, "Sampling speed").
     diffusion (dict) [{}]: kwargs of ``BlurringResShift`` (num_timesteps, kappa, power, ...).
     diffusion_range (list of 2 floats) [[-1, 1]]: the process's ``value_range`` (frames in [0, 1] are mapped to
         it; the network sees ``x_t`` and ``y`` in this range and ``lq`` in [0, 1]).
@@ -51,7 +51,7 @@ Options read by this model (besides BasicSR's ``network_g``, ``path``, ``train.o
         moves with the scene leaves the output exactly as warp-consistent as the condition: detail is allowed, detail
         that does not follow the motion is penalised (docs/steadiness.md).
     train.precision ('fp32' | 'bf16' | 'fp16') ['fp32']: autocast dtype of the network in training steps; fp16 adds
-        a gradient scaler whose skipped steps count as non-finite ones (``seeclear_arch.models.precision``).
+        a gradient scaler whose skipped steps count as non-finite ones (``seeclear_arch.sampling.precision``).
     train.grad_checkpoint (bool | None) [None = network_g's own setting]: activation checkpointing, through the
         network's ``set_grad_checkpoint`` (SeeClearNet: every basic unit and InCAM / CaTeGory attention block).
     val.num_frame (int) [network_g.num_frame, else datasets.train.num_frame, else 5]: clip length ``m``.
@@ -85,16 +85,16 @@ from torch import distributed as dist
 from torch import nn
 
 from seeclear_arch.archs.denoiser import ClipChain
-from seeclear_arch.cpu_memory import keep_freed_memory
 from seeclear_arch.data.video_test_dataset import frame_names_from_batch
 from seeclear_arch.diffusion import BlurringResShift
 from seeclear_arch.metrics.temporal_metric import is_per_sequence
-from seeclear_arch.models.clip_utils import select_trainable
 from seeclear_arch.models.condition import Condition, bicubic_upsample  # noqa: F401 (re-exported)
-from seeclear_arch.models.precision import MixedPrecision
-from seeclear_arch.models.progress import SamplingProgress, pbar_option
-from seeclear_arch.models.sampling import sample_sequence, sampling_options
 from seeclear_arch.models.temporal_losses import WARP_TARGETS, WarpConsistency, temporal_difference
+from seeclear_arch.sampling.cpu_memory import keep_freed_memory
+from seeclear_arch.sampling.engine import sample_sequence, sampling_options
+from seeclear_arch.sampling.precision import MixedPrecision
+from seeclear_arch.sampling.progress import SamplingProgress, pbar_option
+from seeclear_arch.training.stages import select_trainable
 
 MEMORY_PATTERN = r'(^|\.)(memory|category)\.'
 
@@ -309,7 +309,7 @@ class SeeClearModel(VideoBaseModel):
 
     def test(self) -> None:
         """Super-resolve the whole sequence ``self.lq`` ``(1, N, C, h, w)`` clip by clip (Algorithm 1) with the
-        sampling engine (``seeclear_arch.models.sampling``): ``val.num_frame`` clips, ``val.num_steps``,
+        sampling engine (``seeclear_arch.sampling.engine``): ``val.num_frame`` clips, ``val.num_steps``,
         ``val.seed``, ``val.carry_memory``, ``val.tile`` / ``val.tile_overlap``, ``val.dtype``; ``val.pbar``
         (true or steps) shows progress bars on a terminal."""
         val_opt = self.opt.get('val') or {}

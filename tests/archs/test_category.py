@@ -7,8 +7,8 @@ from basicsr.archs import build_network
 
 from seeclear_arch.archs.denoiser import ClipChain
 from seeclear_arch.diffusion import BlurringResShift
-from seeclear_arch.models.sampling import sample_sequence
-from tests.archs.test_seeclear_arch import clip_inputs, tiny_opt
+from seeclear_arch.sampling.engine import sample_sequence
+from tests.helpers import clip_inputs, tiny_opt
 
 PROCESS = BlurringResShift(num_timesteps=4, blur_sigma2=0.0)
 

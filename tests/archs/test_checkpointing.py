@@ -9,7 +9,7 @@ from basicsr.archs import build_network
 from seeclear_arch.archs.blocks import CondenserUnit
 from seeclear_arch.archs.checkpointing import checkpoint_block
 from seeclear_arch.archs.denoiser import ClipChain
-from tests.archs.test_seeclear_arch import clip_inputs, tiny_opt
+from tests.helpers import clip_inputs, tiny_opt
 
 
 def _net(**kwargs) -> torch.nn.Module:

@@ -1,15 +1,13 @@
 """SeeClearNet called the BasicSR way (``net(lq)``) and trained by BasicSR's own ``VideoRecurrentModel``."""
 import glob
 import os
-import sys
 from os import path as osp
 
 import pytest
 import torch
 from basicsr.archs import build_network
 
-sys.path.insert(0, osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), 'models'))
-import tiny_experiment as te  # noqa: E402
+from tests import helpers as te
 
 TINY_NET = {'type': 'SeeClearNet', 'num_feat': 8, 'channel_mult': [1, 1, 1, 1], 'num_units': [1, 1, 1, 1],
             'num_middle_blocks': 1, 'head_dim': 8, 'window_size': 4, 'mfsa_window': 4, 'token_dim': 16,

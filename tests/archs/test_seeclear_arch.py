@@ -4,25 +4,9 @@ from basicsr.archs import build_network
 
 from seeclear_arch.archs.denoiser import ClipChain
 from seeclear_arch.archs.param_count import count_parameters_by_component
+from tests.helpers import clip_inputs, tiny_opt
 
 SWITCHES = ('use_dwt', 'use_semantic', 'use_mfsa', 'use_incam', 'use_category')
-
-
-def tiny_opt(**kwargs) -> dict:
-    opt = dict(type='SeeClearNet', num_feat=8, channel_mult=(1, 2, 2, 2), num_units=(1, 1, 1, 1), num_middle_blocks=1,
-               head_dim=4, window_size=4, mfsa_window=4, token_dim=16, num_clip_tokens=3, clip_encoder_layers=1,
-               clip_decoder_layers=1, memory_size=4, memory_dim=16, memory_pool=2,
-               distiller=dict(type='SeeClearLightDistiller', num_feat=4, seg_dim=4, token_dim=8, num_tokens=3,
-                              num_queries=4, num_heads=2, pool_size=2))
-    opt.update(kwargs)
-    return opt
-
-
-def clip_inputs(b=1, m=3, h=9, w=13, scale=4):
-    lq = torch.rand(b, m, 3, h, w)
-    y = torch.nn.functional.interpolate(lq.flatten(0, 1), scale_factor=scale, mode='bilinear').view(
-        b, m, 3, h * scale, w * scale)
-    return torch.randn_like(y), y, lq, torch.full((b,), 3.0)
 
 
 def no_cross_frame(**kwargs) -> dict:
@@ -222,7 +206,7 @@ def sample_two_clips(net, precompute: bool, tile: int = 0) -> torch.Tensor:
     import functools
 
     from seeclear_arch.diffusion import BlurringResShift
-    from seeclear_arch.models.sampling import sample_sequence
+    from seeclear_arch.sampling.engine import sample_sequence
     lq = torch.rand(1, 4, 3, 12, 16, generator=torch.Generator().manual_seed(4))
     up = torch.nn.functional.interpolate(lq[0], scale_factor=4, mode='bicubic').clamp(0, 1)[None]
     net.encode_condition = functools.partial(type(net).encode_condition, net, precompute=precompute)

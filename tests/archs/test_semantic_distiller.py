@@ -16,7 +16,7 @@ from seeclear_arch.archs.distiller_utils import (
     select_topk_queries,
     working_size,
 )
-from tests.archs.test_seeclear_arch import clip_inputs, tiny_opt
+from tests.helpers import clip_inputs, tiny_opt
 
 # A Mask2Former small enough for CPU tests: 4-stage Swin with 16 channels, hidden 32, 10 queries.
 TINY_M2F = dict(

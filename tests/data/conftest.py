@@ -2,7 +2,8 @@
 from typing import Dict
 
 import pytest
-from synthetic_frames import make_tree
+
+from tests.helpers import make_tree
 
 
 @pytest.fixture

@@ -8,12 +8,12 @@ from os import path as osp
 import cv2
 import numpy as np
 import pytest
-from synthetic_frames import reds_opt
 
 from seeclear_arch.data.clip_base import BadFrameError
 from seeclear_arch.data.prepare import make_lmdb
 from seeclear_arch.data.reds_dataset import SeeClearREDSDataset
 from seeclear_arch.data.video_test_dataset import SeeClearVideoTestDataset
+from tests.helpers import reds_opt
 
 
 def _test_opt(tree: dict, **kwargs) -> dict:

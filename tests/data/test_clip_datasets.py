@@ -7,12 +7,12 @@ import pytest
 import torch
 from basicsr.data import build_dataloader, build_dataset
 from basicsr.utils.matlab_functions import imresize
-from synthetic_frames import make_tree, reds_opt
 
 from seeclear_arch.data.frame_io import frames_to_tensor, read_frame_file
 from seeclear_arch.data.prepare import make_lmdb
 from seeclear_arch.data.reds_dataset import SeeClearREDSDataset
 from seeclear_arch.data.vimeo_dataset import SeeClearVimeoDataset
+from tests.helpers import make_tree, reds_opt
 
 
 def test_reds_shapes_keys_and_registry(reds_tree):

@@ -9,7 +9,6 @@ import lmdb
 import numpy as np
 import pytest
 from basicsr.utils.matlab_functions import imresize
-from synthetic_frames import noise_frames, write_frames
 
 from seeclear_arch.data.meta_info import ClipMeta, read_meta_info
 from seeclear_arch.data.prepare import (
@@ -20,6 +19,7 @@ from seeclear_arch.data.prepare import (
     make_reds4,
     regroup_reds_val,
 )
+from tests.helpers import noise_frames, write_frames
 
 
 def test_bicubic_lr_equals_basicsr_imresize(reds_tree):

@@ -17,7 +17,7 @@ from seeclear_arch.data.video_reader import (
     exact_rate,
     load_sequence,
 )
-from tests.data.synthetic_video import NTSC, frame_level, write_video
+from tests.helpers import NTSC, frame_level, write_video
 
 
 @pytest.fixture(scope='module')

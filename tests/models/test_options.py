@@ -10,8 +10,8 @@ from basicsr.utils.options import ordered_yaml
 from basicsr.utils.registry import ARCH_REGISTRY, DATASET_REGISTRY, LOSS_REGISTRY, METRIC_REGISTRY, MODEL_REGISTRY
 
 from seeclear_arch.diffusion import BlurringResShift
-from seeclear_arch.models.sampling import sampling_options
-from tests.models.tiny_experiment import model_options
+from seeclear_arch.sampling.engine import sampling_options
+from tests.helpers import model_options
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 OPTION_FILES = sorted(glob.glob(osp.join(REPO, 'options', '*.yml')))

@@ -12,7 +12,7 @@ from basicsr.utils.registry import ARCH_REGISTRY, METRIC_REGISTRY
 from seeclear_arch.archs.denoiser import ClipDenoiser
 from seeclear_arch.data.video_test_dataset import SeeClearVideoTestDataset
 from seeclear_arch.models.condition import bicubic_upsample
-from tests.models.tiny_experiment import SCALE, make_dataset, model_options, val_dataset
+from tests.helpers import SCALE, make_dataset, model_options, val_dataset
 
 CALLS: List[Any] = []
 SEQ_LENGTHS: List[int] = []
@@ -367,8 +367,8 @@ def test_val_compile_samples_like_eager(root):
 
 @pytest.mark.parametrize('keep', [True, False])
 def test_cpu_model_keeps_freed_memory_unless_switched_off(root, monkeypatch, keep):
-    """On CPU the model asks glibc to reuse freed blocks (seeclear_arch.cpu_memory); ``cpu_keep_freed_memory: false``
-    leaves the allocator alone."""
+    """On CPU the model asks glibc to reuse freed blocks (seeclear_arch.sampling.cpu_memory);
+    ``cpu_keep_freed_memory: false`` leaves the allocator alone."""
     import seeclear_arch.models.seeclear_model as seeclear_model
     calls = []
     monkeypatch.setattr(seeclear_model, 'keep_freed_memory', lambda logger=None: calls.append(logger) or True)

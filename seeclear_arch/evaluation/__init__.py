@@ -1,0 +1,1 @@
+"""``seeclear-evaluate``: every method's frames against the GT, one table (``cli``), and its parts."""

@@ -1,0 +1,302 @@
+"""Super-resolve a user's video (a video file or a folder of frames) with a trained ``SeeClearModel``.
+
+``seeclear_arch.inference.cli`` (``seeclear-infer``) is the command line; this module holds the logic:
+
+* :func:`~seeclear_arch.data.video_reader.load_sequence`: a lazy LR reader, a video decoded in order with a
+  bounded window of frames (PyAV, OpenCV fallback) or a frame folder read on demand (``data.frame_io`` policy:
+  grayscale/RGBA converted with a warning, one size enforced), so memory does not grow with the length.
+* :func:`load_inference_options` / :func:`build_inference_model`: the model from a test yml, weights from
+  ``--weights`` or ``path.pretrain_network_g``.
+* :func:`super_resolve`: the sequence sampled in chunks of ``chunk`` frames (a multiple of the clip length ``m``),
+  yielding each chunk's HR frames so that long videos never hold the whole HR sequence.
+* :func:`run_inference`: all of it, writing ``00000000.png ...`` atomically and optionally an mp4
+  (``data.video_writer``: exact source frame rate, source audio, codec/quality options) as frames are
+  produced, with an optional colour fix (``seeclear_arch.inference.color_fix``).
+
+Chunking is exact: the clips are those of ``SeeClearModel.test`` on the whole sequence (``split_clips`` over all
+``N`` frames, tail mirrored), the CaTeGory memory is reset once and carried across chunks, and one noise generator
+seeded once is consumed clip after clip. So any ``chunk`` gives the same frames as ``test()``, as long as the
+condition ``y`` is per frame (bicubic, the default). With ``network_base`` the condition is computed per chunk: a
+recurrent base network (``base_mode: sequence``) sees only the chunk's frames and sliding windows are mirrored at
+chunk edges, so frames near chunk boundaries can differ slightly from a whole-sequence run (use ``chunk=0``).
+"""
+import contextlib
+import copy
+import os
+import time
+from dataclasses import dataclass
+from os import path as osp
+from typing import Dict, Iterator, List, Optional, Tuple, Union
+
+import cv2
+import numpy as np
+import torch
+from basicsr.models import build_model
+from basicsr.utils import tensor2img
+from basicsr.utils.options import ordered_yaml
+
+from seeclear_arch.data.video_reader import LRSequence, VideoReader, exact_rate, load_sequence
+from seeclear_arch.data.video_writer import Mp4Writer
+from seeclear_arch.inference.color_fix import check_color_fix, color_fix
+from seeclear_arch.models.condition import bicubic_upsample
+from seeclear_arch.sampling import engine as sampling
+from seeclear_arch.sampling import tiling
+from seeclear_arch.sampling.cpu_memory import release_freed_memory
+from seeclear_arch.sampling.engine import Clip
+from seeclear_arch.sampling.progress import SamplingProgress
+
+DEFAULT_CHUNK_FRAMES = 50
+DEFAULT_FPS = 25.0
+
+
+# ------------------------------------------------------------------------------------------------- model
+def read_options(opt_path: str) -> dict:
+    """The yml at ``opt_path`` as BasicSR reads it (``!!float`` etc.)."""
+    import yaml
+    if not osp.isfile(opt_path):
+        raise FileNotFoundError(f'Option file {opt_path} does not exist.')
+    with open(opt_path, encoding='utf-8') as f:
+        return yaml.load(f, Loader=ordered_yaml()[0])
+
+
+def load_inference_options(opt: dict, weights: Optional[str] = None, require_weights: bool = True,
+                           num_gpu: Optional[int] = None) -> dict:
+    """A test-mode copy of ``opt`` (``is_train`` and ``dist`` false) loading ``weights`` (else the yml's
+    ``path.pretrain_network_g``); raises naming the file when it is missing. ``num_gpu`` [yml; ``auto`` = all]."""
+    opt = copy.deepcopy(dict(opt))
+    opt.update(is_train=False, dist=False, rank=0, world_size=1, auto_resume=False)
+    gpus = opt.get('num_gpu', 'auto') if num_gpu is None else num_gpu
+    opt['num_gpu'] = torch.cuda.device_count() if gpus == 'auto' else int(gpus)
+    path = dict(opt.get('path') or {})
+    weights = weights or path.get('pretrain_network_g')
+    if weights:
+        weights = osp.expanduser(str(weights))
+        if not osp.isfile(weights):
+            raise FileNotFoundError(f'Weights file {weights} does not exist (from --weights or the yml\'s '
+                                    'path.pretrain_network_g); train a model first or pass --weights PATH.')
+    elif require_weights:
+        raise ValueError('No weights given: pass --weights PATH or set path.pretrain_network_g in the yml.')
+    path['pretrain_network_g'] = weights or None
+    opt['path'] = path
+    return opt
+
+
+def build_inference_model(opt: dict) -> torch.nn.Module:
+    """``SeeClearModel`` (or the yml's ``model_type``) from options made by :func:`load_inference_options`."""
+    return build_model(opt)
+
+
+# ---------------------------------------------------------------------------------------------- sampling
+def resolve_chunk(chunk: Optional[int], clip_len: int) -> int:
+    """Frames per chunk: ``None`` -> ``DEFAULT_CHUNK_FRAMES`` rounded down to a multiple of ``clip_len`` (at
+    least one clip); ``0`` -> the whole sequence (returned as 0); otherwise a positive multiple of ``clip_len``."""
+    if chunk is None:
+        return max(clip_len, DEFAULT_CHUNK_FRAMES // clip_len * clip_len)
+    if chunk < 0 or chunk % clip_len:
+        raise ValueError(f'chunk must be 0 (whole sequence) or a positive multiple of the clip length '
+                         f'm = {clip_len}, got {chunk}.')
+    return chunk
+
+
+def plan_chunks(num_frames: int, clip_len: int, chunk: int) -> List[List[Clip]]:
+    """The clips of the whole sequence (``split_clips``) grouped ``chunk // clip_len`` at a time (all if 0)."""
+    return sampling.plan_chunks(num_frames, clip_len, resolve_chunk(chunk, clip_len) // clip_len if chunk else 0)
+
+
+def super_resolve(model, seq: LRSequence, chunk: Optional[int] = None, seed: Optional[int] = None,
+                  num_steps: Optional[int] = None, tile: Optional[int] = None, tile_overlap: Optional[int] = None,
+                  dtype: Optional[str] = None,
+                  progress: Optional[SamplingProgress] = None) -> Iterator[Tuple[int, torch.Tensor]]:
+    """Yield ``(first frame index, HR frames (n, 3, H, W) in [0, 1])`` chunk by chunk (see the module docstring),
+    through the sampling engine (``seeclear_arch.sampling.engine.sample_sequence``).
+
+    ``seed`` [``val.seed``, else 0] seeds one generator for the whole sequence; ``num_steps`` [``val.num_steps``];
+    ``tile`` / ``tile_overlap`` [``val.tile`` / ``val.tile_overlap``: LR pixels, 0 = no tiles]; ``dtype``
+    [``val.dtype``, else float32]; ``progress``: bars advanced per clip and step.
+    """
+    given = {'seed': seed, 'num_steps': num_steps, 'tile': tile, 'tile_overlap': tile_overlap, 'dtype': dtype}
+    opts = sampling.sampling_options(dict(model.opt.get('val') or {},
+                                          **{k: v for k, v in given.items() if v is not None}))
+    clip_len = model.clip_length()
+    chunks = sampling.sample_sequence(
+        model.inference_net(), model.diffusion, seq.clip, len(seq), clip_len, model.condition,
+        clips_per_chunk=(resolve_chunk(chunk, clip_len) // clip_len) if chunk != 0 else 0, device=model.device,
+        progress=progress, **opts)
+    for start, frames in chunks:
+        yield start, frames[0].cpu()
+
+
+def auto_tile(model, seq: LRSequence, max_memory_gib: float, chunk: Optional[int] = None,
+              dtype: Optional[str] = None, probe_sizes: Tuple[int, int] = (32, 64),
+              tile_overlap: int = tiling.DEFAULT_OVERLAP) -> int:
+    """``--tile auto``: the largest LR tile whose estimated peak memory fits ``max_memory_gib`` (0 = no tiles).
+
+    The peak of one clip's largest network call is measured at two probe tile sizes (``tiling.measure_peak``:
+    CUDA's allocator peak, else the sampled RSS of this process) and extrapolated linearly per pixel (x1.25), plus
+    the per-clip conditions of the other tiles (the engine holds one per tile for the whole clip; their size is
+    measured at the larger probe), the engine's full-frame buffers and this process's memory now
+    (``tiling.MemoryModel``)."""
+    if max_memory_gib is None or max_memory_gib <= 0:
+        raise ValueError(f'--tile auto needs --max-memory GIB (a positive number of GiB), got {max_memory_gib!r}.')
+    clip_len, scale, device = model.clip_length(), model.scale, model.device
+    dtype = dtype or str((model.opt.get('val') or {}).get('dtype') or 'float32')
+    net = model.inference_net()
+
+    def probe_clip(size: int) -> Tuple[torch.Tensor, torch.Tensor]:
+        lq = torch.rand(1, clip_len, 3, size, size, generator=torch.Generator().manual_seed(0)).to(device)
+        return lq, model.condition(lq)
+
+    def probe(size: int) -> int:
+        lq, y = probe_clip(size)
+        return tiling.measure_peak(lambda: sampling.probe_network_call(net, model.diffusion, lq, y, dtype), device)
+
+    def cond_bytes(size: int) -> int:
+        return tiling.tensor_bytes(sampling.clip_condition(net, model.diffusion, *probe_clip(size), dtype))
+
+    if device.type != 'cuda':
+        release_freed_memory()  # the RSS then counts live memory only (seeclear_arch.sampling.cpu_memory)
+    fixed = torch.cuda.memory_allocated(device) if device.type == 'cuda' else tiling.current_rss()
+    chunk_len = resolve_chunk(chunk, clip_len) if chunk != 0 else len(seq)
+    align = tiling.tile_align(scale)
+    memory = tiling.fit_memory_model(probe, probe_sizes, scale, clip_len, fixed, chunk_len, cond_bytes=cond_bytes,
+                                     overlap=tile_overlap, align=align)
+    return tiling.choose_tile(seq.size, max_memory_gib * 2**30, memory.peak, align=align)
+
+
+# ------------------------------------------------------------------------------------------------ output
+def write_png(path: str, img: np.ndarray) -> None:
+    """Write a uint8 BGR image as PNG atomically: a temporary file in the same folder, then ``os.replace``."""
+    ok, buf = cv2.imencode('.png', img)
+    if not ok:
+        raise OSError(f'Cannot encode {path} as PNG.')
+    tmp = f'{path}.tmp'
+    with open(tmp, 'wb') as f:
+        f.write(buf.tobytes())
+    os.replace(tmp, path)
+
+
+@dataclass
+class InferenceResult:
+    """What :func:`run_inference` wrote."""
+
+    num_frames: int
+    lr_size: Tuple[int, int]
+    sr_size: Tuple[int, int]
+    frame_paths: List[str]
+    video_path: Optional[str]
+    seconds: float
+    tile: int = 0  # LR tile size used (0: whole frames)
+
+
+@dataclass
+class OutputOptions:
+    """What to write besides the model's frames (CLI flags of the same names).
+
+    ``png``: write ``00000000.png ...`` (else only the mp4); ``codec``, ``crf``, ``bitrate``: the mp4's encoder
+    (``data.video_writer``); ``audio``: copy the source video's audio into the mp4; ``color_fix``: ``none``,
+    ``wavelet`` or ``adain`` against the bicubic-upsampled LR frame (``seeclear_arch.inference.color_fix``).
+    """
+
+    png: bool = True
+    codec: Optional[str] = None
+    crf: Optional[float] = None
+    bitrate: Optional[int] = None
+    audio: bool = True
+    color_fix: str = 'none'
+
+
+@dataclass
+class SamplingOptions:
+    """How to sample (CLI flags of the same names); None: the yml's ``val`` value.
+
+    ``tile``: LR pixels (0 = off) or ``'auto'`` (the largest tile that fits ``max_memory`` GiB, see
+    :func:`auto_tile`); ``tile_overlap``: LR pixels; ``dtype``: the network's autocast dtype;
+    ``progress``: ``'off'``, ``'clips'`` (a bar over frames, clip by clip, with ETA) or ``'steps'`` (also each
+    clip's steps); bars appear only when stderr is a terminal.
+    """
+
+    tile: Union[int, str, None] = None
+    tile_overlap: Optional[int] = None
+    max_memory: Optional[float] = None
+    dtype: Optional[str] = None
+    progress: str = 'clips'
+
+
+def _resolve_tile(model, seq: LRSequence, opts: SamplingOptions, chunk: Optional[int]) -> Optional[int]:
+    if opts.tile != 'auto':
+        return opts.tile
+    overlap = opts.tile_overlap
+    if overlap is None:
+        overlap = int((model.opt.get('val') or {}).get('tile_overlap', tiling.DEFAULT_OVERLAP))
+    return auto_tile(model, seq, opts.max_memory, chunk, opts.dtype, tile_overlap=overlap)
+
+
+def _write_chunk(out_dir: str, start: int, frames: torch.Tensor, writer: Optional[Mp4Writer],
+                 png: bool = True) -> List[str]:
+    paths = []
+    for k, frame in enumerate(frames):
+        img = tensor2img(frame)  # uint8 BGR
+        if png:
+            paths.append(osp.join(out_dir, f'{start + k:08d}.png'))
+            write_png(paths[-1], img)
+        if writer is not None:
+            writer.write(img[:, :, ::-1])
+    return paths
+
+
+def _fix_colors(seq: LRSequence, start: int, frames: torch.Tensor, scale: int, mode: str) -> torch.Tensor:
+    """``frames`` (HR frames ``start ...``) colour-corrected against their bicubic-upsampled LR frames."""
+    if mode == 'none':
+        return frames
+    ref = bicubic_upsample(seq.clip(range(start, start + frames.size(0))), scale)[0]
+    return color_fix(frames, ref, mode)
+
+
+def _open_video(path: str, seq: LRSequence, rate, sr_size: Tuple[int, int], out: OutputOptions) -> Mp4Writer:
+    """The mp4 writer, with the source's audio (cut where ``--max-frames`` cut the video) when asked."""
+    audio = seq.source if out.audio and isinstance(seq, VideoReader) else None
+    cut = audio is not None and len(seq) < seq.total_frames
+    return Mp4Writer(path, rate, *sr_size, codec=out.codec, crf=out.crf, bitrate=out.bitrate, audio_source=audio,
+                     audio_end=float(len(seq) / rate) if cut else None)
+
+
+def run_inference(opt: dict, input_path: str, out_dir: str, weights: Optional[str] = None,
+                  num_steps: Optional[int] = None, seed: Optional[int] = None, max_frames: Optional[int] = None,
+                  chunk: Optional[int] = None, video: Optional[str] = None, fps: Optional[float] = None,
+                  non_rgb: str = 'convert', output: Optional[OutputOptions] = None,
+                  sampling_opts: Optional[SamplingOptions] = None) -> InferenceResult:
+    """Load the input, build the model from ``opt`` (a yml dict), write the HR frames to ``out_dir`` and,
+    with ``video`` (a path), an mp4 at the source's exact frame rate with its audio (``fps`` overrides; frame
+    folders default to 25). ``output``: see :class:`OutputOptions`; ``sampling_opts``: tiles, precision and
+    progress (:class:`SamplingOptions`). Frames are written as they are produced."""
+    out = output or OutputOptions()
+    how = sampling_opts or SamplingOptions()
+    if how.progress not in ('off', 'clips', 'steps'):
+        raise ValueError(f"progress must be off, clips or steps, got {how.progress!r}.")
+    check_color_fix(out.color_fix)
+    if not (out.png or video):
+        raise ValueError('Nothing to write: PNG frames are off (--no-png) and no --video was asked.')
+    seq = load_sequence(input_path, max_frames, non_rgb)
+    model = build_inference_model(load_inference_options(opt, weights))
+    os.makedirs(out_dir, exist_ok=True)
+    h, w = seq.size
+    sr_size = (h * model.scale, w * model.scale)
+    rate = exact_rate(fps) if fps else (seq.rate or exact_rate(DEFAULT_FPS))
+    tile = _resolve_tile(model, seq, how, chunk)
+    began = time.perf_counter()
+    paths: List[str] = []
+    progress = SamplingProgress(len(seq), osp.basename(osp.normpath(input_path)),
+                                enabled=False if how.progress == 'off' else None, steps=how.progress == 'steps')
+    with _open_video(video, seq, rate, sr_size, out) if video else contextlib.nullcontext() as writer, progress:
+        for start, frames in super_resolve(model, seq, chunk, seed, num_steps, tile, how.tile_overlap, how.dtype,
+                                           progress):
+            frames = _fix_colors(seq, start, frames, model.scale, out.color_fix)
+            paths += _write_chunk(out_dir, start, frames, writer, out.png)
+    return InferenceResult(len(seq), (h, w), sr_size, paths, video, time.perf_counter() - began, tile or 0)
+
+
+def summarize(result: InferenceResult) -> Dict[str, object]:
+    """A printable summary of a run."""
+    return {'frames': result.num_frames, 'lr_size': 'x'.join(map(str, result.lr_size)),
+            'sr_size': 'x'.join(map(str, result.sr_size)), 'tile': result.tile, 'seconds': round(result.seconds, 2),
+            'first_frame': result.frame_paths[0] if result.frame_paths else None, 'video': result.video_path}

@@ -1,0 +1,236 @@
+"""The sampling engine: one clip (:func:`sample_clip`) and one sequence (:func:`sample_sequence`), Algorithm 1.
+
+Everything that samples goes through here: ``SeeClearModel.test`` (validation and ``seeclear_arch.test``), user-video
+inference (``seeclear_arch.inference.video``) and the benchmarks.
+
+A sequence of ``N`` LR frames is cut into non-overlapping clips of ``m`` frames (docs/formulation.md D26), the tail
+clip padded by mirroring and trimmed (:func:`~seeclear_arch.sampling.clips.split_clips`). The engine owns the
+CaTeGory memory (the network holds no state): a sequence starts from the learned one (``None``); then per clip
+(Alg. 1 l. 4-45): ``encode_condition(lq, y, memory)`` once, the process's sampler with ``T`` (or ``num_steps``)
+network calls, the last one through ``final_step``, which also returns the memory built from that step's decoder
+features, and that memory goes to the next clip (dropped with ``carry=False``, the ablation
+``val.carry_memory: false``). One generator, seeded once per sequence, drives all noise clip after clip, so cutting
+the sequence into chunks (``clips_per_chunk``) gives exactly the frames of a whole-sequence run. With the process's
+``noise: shared`` the generator is reseeded at every clip, so every clip draws the same noise (and the frames of a
+clip share it): static content gets the same perturbation throughout the sequence. ``noise_scale`` scales the
+posterior noise of every step.
+
+Spatial tiles (``tile``, ``tile_overlap``; ``seeclear_arch.sampling.tiling``): every diffusion step calls the network
+on each LR tile and blends the tiles' ``x0_hat`` into one HR frame; the prior, the posterior and their noise stay
+whole-frame, so overlapping tiles see the same noise. Each tile has its own CaTeGory memory across clips (the
+engine's list ``memories``, one entry per tile): the memory is built from the features of the region the clip
+covered (in training, a patch), so a tile's memory describes that tile, as the memory of an untiled run of that crop
+would; one tile covering the frame is exactly the untiled run.
+
+Precision (``dtype``: ``float32``, ``bfloat16``, ``float16``): only the network calls (``encode_condition``, the
+steps, ``final_step``) run under ``torch.autocast``; their outputs are cast to float32, and the sampler state, the
+posterior and its noise stay float32. Around the whole clip an outer autocast context that is itself off keeps
+autocast's cache of the weights' low-precision copies alive from one network call to the next (autocast drops it when
+its outermost context exits), so the weights are cast once per clip instead of at every step (same values).
+"""
+import contextlib
+from typing import Any, Callable, ContextManager, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
+
+import torch
+from torch import nn
+
+from seeclear_arch.archs.denoiser import encode_condition, final_step
+from seeclear_arch.diffusion import BlurringResShift
+from seeclear_arch.sampling.clips import split_clips
+from seeclear_arch.sampling.precision import warn_if_slow_on_cpu
+from seeclear_arch.sampling.progress import SamplingProgress
+from seeclear_arch.sampling.tiling import DEFAULT_OVERLAP, Tile, TileBlender, check_tiling, plan_tiles, tile_align
+
+Clip = Tuple[List[int], int]  # (frame indices, number of valid outputs), as returned by ``split_clips``
+ConditionFn = Callable[[torch.Tensor], torch.Tensor]  # LR frames (B, n, C, h, w) -> y (B, n, C, H, W), [0, 1]
+ReadFn = Callable[[Sequence[int]], torch.Tensor]  # frame indices -> LR frames (1, n, C, h, w), [0, 1]
+DTYPES = {'float32': torch.float32, 'bfloat16': torch.bfloat16, 'float16': torch.float16}
+
+
+def check_dtype(dtype: str) -> torch.dtype:
+    """``val.dtype`` / ``--dtype`` as a torch dtype; raises naming the options."""
+    if dtype not in DTYPES:
+        raise ValueError(f'dtype (val.dtype / --dtype) must be one of {", ".join(DTYPES)}, got {dtype!r}.')
+    return DTYPES[dtype]
+
+
+def network_autocast(device: torch.device, dtype: str) -> ContextManager:
+    """``torch.autocast`` for the network calls at ``dtype`` (nothing for float32)."""
+    if check_dtype(dtype) == torch.float32:
+        return contextlib.nullcontext()
+    warn_if_slow_on_cpu(DTYPES[dtype], device, f'val.dtype / --dtype {dtype}')
+    return torch.autocast(device.type, dtype=DTYPES[dtype])
+
+
+def clip_cast_scope(device: torch.device, dtype: str) -> ContextManager:
+    """Around a clip: autocast off (the sampler stays float32) but nested, so the weights' casts are cached across
+    the clip's network calls (nothing for float32)."""
+    if check_dtype(dtype) == torch.float32:
+        return contextlib.nullcontext()
+    return torch.autocast(device.type, enabled=False)
+
+
+def sampling_options(val_opt: Optional[Mapping[str, Any]]) -> Dict[str, Any]:
+    """The engine's keyword arguments from a yml's ``val`` section: ``seed``, ``num_steps``, ``carry_memory``,
+    ``tile``, ``tile_overlap``, ``dtype``, ``noise_scale`` (defaults: 0, T, true, 0 = off, 8, float32, 1)."""
+    val_opt = val_opt or {}
+    opts = {'seed': int(val_opt.get('seed', 0)), 'num_steps': val_opt.get('num_steps'),
+            'carry': bool(val_opt.get('carry_memory', True)), 'tile': int(val_opt.get('tile') or 0),
+            'tile_overlap': int(val_opt.get('tile_overlap', DEFAULT_OVERLAP)),
+            'dtype': str(val_opt.get('dtype') or 'float32'), 'noise_scale': float(val_opt.get('noise_scale', 1.0))}
+    check_tiling(opts['tile'], opts['tile_overlap'] if opts['tile'] else 0)
+    check_dtype(opts['dtype'])
+    if not opts['noise_scale'] >= 0:
+        raise ValueError(f"val.noise_scale must be >= 0, got {opts['noise_scale']}")
+    return opts
+
+
+def _crop(x: torch.Tensor, rows: slice, cols: slice) -> torch.Tensor:
+    return x[..., rows, cols].contiguous()
+
+
+def sample_clip(net: nn.Module, process: BlurringResShift, lq: torch.Tensor, y: torch.Tensor,
+                generator: torch.Generator, num_steps: Optional[int] = None, carry: bool = True,
+                tiles: Optional[Sequence[Tile]] = None, memories: Optional[List[Any]] = None, dtype: str = 'float32',
+                progress: Optional[SamplingProgress] = None, noise_scale: float = 1.0) -> torch.Tensor:
+    """Sample one clip: LR ``lq`` ``(B, m, C, h, w)`` and condition ``y`` ``(B, m, C, H, W)`` in [0, 1] -> HR frames
+    in [0, 1]. The process owns the value range and the network's input scaling.
+
+    ``tiles``: LR tiles (``tiling.plan_tiles``; None: the whole frame); ``memories``: the memory each tile's clip
+    queries (None entries or no list: the learned memory), replaced in place by the memory this clip builds when
+    ``carry``; ``dtype``: the network's autocast dtype; ``noise_scale``:
+    the posterior noise multiplier (``BlurringResShift.p_step``)."""
+    with clip_cast_scope(y.device, dtype):
+        return _sample_clip(net, process, lq, y, generator, num_steps, carry, tiles, memories, dtype, progress,
+                            noise_scale)
+
+
+def _sample_clip(net: nn.Module, process: BlurringResShift, lq: torch.Tensor, y: torch.Tensor,
+                 generator: torch.Generator, num_steps: Optional[int], carry: bool, tiles: Optional[Sequence[Tile]],
+                 memories: Optional[List[Any]], dtype: str, progress: Optional[SamplingProgress],
+                 noise_scale: float = 1.0) -> torch.Tensor:
+    y = process.to_range(y)
+    scale = y.shape[-1] // lq.shape[-1]
+    tiled = tiles is not None and len(tiles) > 1
+    tiles = list(tiles) if tiled else [Tile(0, lq.shape[-2], 0, lq.shape[-1])]
+    memories = memories if memories is not None else [None] * len(tiles)
+    if len(memories) != len(tiles):
+        raise ValueError(f'{len(memories)} memories for {len(tiles)} tiles')
+    autocast = network_autocast(y.device, dtype)
+    crops = [(_crop(lq, *t.lr()), _crop(y, *t.hr(scale))) if tiled else (lq, y) for t in tiles]
+    conds = []
+    for k, (lq_k, y_k) in enumerate(crops):
+        with autocast:
+            conds.append(encode_condition(net, lq_k, y_k, memories[k]))
+    last = process.timesteps(num_steps)[-1]
+    updates: List[Any] = [None] * len(tiles)
+    blender = TileBlender(tiles, scale, y) if tiled else None
+    if progress is not None:
+        progress.start_clip(len(process.timesteps(num_steps)))
+
+    def call(k: int, u_in: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        (lq_k, y_k), cond = crops[k], conds[k]
+        u_k = _crop(u_in, *tiles[k].hr(scale)) if tiled else u_in
+        with autocast:
+            if int(t[0]) == last:  # Alg. 1 l. 43: the final step also yields the next clip's memory
+                x0_hat, updates[k] = final_step(net, u_k, y_k, lq_k, t, cond)
+            else:
+                x0_hat = net(u_k, y_k, lq_k, t) if cond is None else net(u_k, y_k, lq_k, t, cond)
+        return x0_hat.float()
+
+    def denoise_fn(u_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        u_in = process.scale_model_input(u_t, t)
+        preds = [call(k, u_in, t) for k in range(len(tiles))]
+        if progress is not None:
+            progress.step()
+        return blender.blend(preds) if tiled else preds[0]
+
+    out = process.sample(denoise_fn, y, generator=generator, num_steps=num_steps, noise_scale=noise_scale)
+    if carry:  # Alg. 1 l. 44: each tile's next clip queries the memory built from this one
+        memories[:] = updates
+    return process.from_range(out).clamp(0, 1)
+
+
+@torch.no_grad()
+def clip_condition(net: nn.Module, process: BlurringResShift, lq: torch.Tensor, y: torch.Tensor,
+                   dtype: str = 'float32') -> Any:
+    """What :func:`sample_clip` holds per tile for a clip: ``encode_condition(lq, y)`` (y in [0, 1])."""
+    with network_autocast(y.device, dtype):
+        return encode_condition(net, lq, process.to_range(y))
+
+
+@torch.no_grad()
+def probe_network_call(net: nn.Module, process: BlurringResShift, lq: torch.Tensor, y: torch.Tensor,
+                       dtype: str = 'float32') -> None:
+    """The largest network call of a clip, as :func:`sample_clip` makes it: ``encode_condition`` and
+    ``final_step`` at ``t = T`` on the prior (for ``--tile auto``'s memory probe)."""
+    cond = clip_condition(net, process, lq, y, dtype)
+    y = process.to_range(y)
+    t = torch.full((y.shape[0], ), float(process.timesteps()[0]), device=y.device)
+    u = process.scale_model_input(process.prior_sample(y, torch.Generator(device=y.device).manual_seed(0)), t)
+    with network_autocast(y.device, dtype):
+        final_step(net, u, y, lq, t, cond)
+
+
+def plan_chunks(num_frames: int, clip_len: int, clips_per_chunk: int = 0) -> List[List[Clip]]:
+    """The clips of the whole sequence (``split_clips``) grouped ``clips_per_chunk`` at a time (all if 0)."""
+    clips = split_clips(num_frames, clip_len)
+    per_chunk = clips_per_chunk or len(clips)
+    return [clips[i:i + per_chunk] for i in range(0, len(clips), per_chunk)]
+
+
+@torch.no_grad()
+def sample_sequence(net: nn.Module, process: BlurringResShift, read_frames: ReadFn, num_frames: int, clip_len: int,
+                    condition: ConditionFn, seed: int = 0, num_steps: Optional[int] = None, carry: bool = True,
+                    clips_per_chunk: int = 0, device: Optional[torch.device] = None,
+                    progress: Optional[SamplingProgress] = None, tile: int = 0,
+                    tile_overlap: int = DEFAULT_OVERLAP, dtype: str = 'float32',
+                    noise_scale: float = 1.0) -> Iterator[Tuple[int, torch.Tensor]]:
+    """Yield ``(first frame index, HR frames (1, n, C, H, W) in [0, 1])`` chunk by chunk (see the module docstring).
+
+    Args:
+        net: the denoiser, in eval mode.
+        process: the diffusion process (sampler, value range, input scaling).
+        read_frames: LR frames for a list of indices, ``(1, n, C, h, w)`` in [0, 1] (read once per chunk).
+        num_frames, clip_len: ``N`` and ``m``.
+        condition: ``y`` for the LR frames of a chunk (bicubic, or a frozen base network).
+        seed: seeds the one generator of the sequence (on ``device``).
+        num_steps: sampler steps (default ``T``).
+        carry: carry the memory from clip to clip (Alg. 1 l. 44).
+        clips_per_chunk: clips per yielded chunk; 0 yields the whole sequence at once.
+        device: where the network runs (default: the device of its first parameter).
+        progress: bars advanced per clip and per step (``models.progress``).
+        tile, tile_overlap: LR tile size (0 = whole frames) and overlap, see ``models.tiling``.
+        dtype: autocast dtype of the network calls (``float32``: none).
+        noise_scale: posterior noise multiplier of every step (1: the exact posterior).
+    """
+    device = device or next(net.parameters()).device
+    check_dtype(dtype)
+    generator = torch.Generator(device=device).manual_seed(int(seed))
+    tiles: Optional[List[Tile]] = None
+    memories: List[Any] = []
+    start = 0
+    for clips in plan_chunks(num_frames, clip_len, clips_per_chunk):
+        needed = sorted({i for indices, _ in clips for i in indices})
+        local = {frame: k for k, frame in enumerate(needed)}
+        lq = read_frames(needed).to(device)
+        with network_autocast(device, dtype):  # a frozen base network runs at the sampling precision
+            y = condition(lq).float()
+        if tiles is None:
+            align = tile_align(y.shape[-1] // lq.shape[-1], process.patch_size)
+            tiles = plan_tiles(tuple(lq.shape[-2:]), tile, tile_overlap if tile else 0, align)
+            memories = [None] * len(tiles)  # every tile starts from the learned memory
+        outputs = []
+        for indices, num_valid in clips:
+            idx = torch.as_tensor([local[i] for i in indices], device=device)
+            if process.noise == 'shared':  # every clip draws the same noise
+                generator.manual_seed(int(seed))
+            outputs.append(sample_clip(net, process, lq[:, idx], y[:, idx], generator, num_steps, carry, tiles,
+                                       memories, dtype, progress, noise_scale)[:, :num_valid])
+            if progress is not None:
+                progress.end_clip(num_valid)
+        del lq, y
+        frames = torch.cat(outputs, dim=1)
+        del outputs
+        yield start, frames
+        start += frames.size(1)

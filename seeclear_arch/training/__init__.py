@@ -1,0 +1,1 @@
+"""Training support beside BasicSR's loop: the exact resume state (``state``) and its wiring (``resume``)."""
