@@ -12,6 +12,7 @@ frames it sees at test, not a 16x16 LR crop, and it no longer runs at every trai
 Existing outputs are kept (the command resumes), unless ``--overwrite``; each file is written atomically.
 """
 import argparse
+import io
 import os
 from os import path as osp
 from typing import Optional, Sequence
@@ -19,9 +20,10 @@ from typing import Optional, Sequence
 import numpy as np
 import torch
 
+from seeclear_arch.data.atomic_files import write_bytes, write_png
 from seeclear_arch.data.frame_io import frames_to_tensor, list_frames, read_frame_file
 from seeclear_arch.data.prepare import find_frame_folders
-from seeclear_arch.inference.video import read_options, write_png
+from seeclear_arch.inference.video import read_options
 from seeclear_arch.models.condition import Condition
 
 
@@ -31,15 +33,9 @@ def save_condition_frame(frame: torch.Tensor, path: str) -> None:
     if not path.endswith('.npy'):
         write_png(path, np.clip(np.round(bgr * 255), 0, 255).astype(np.uint8))
         return
-    folder, name = osp.split(path)
-    tmp = osp.join(folder, f'.{name}.tmp{os.getpid()}')
-    try:
-        with open(tmp, 'wb') as f:
-            np.save(f, bgr)
-        os.replace(tmp, path)
-    finally:
-        if osp.exists(tmp):
-            os.remove(tmp)
+    buffer = io.BytesIO()
+    np.save(buffer, bgr)
+    write_bytes(path, buffer.getbuffer())
 
 
 def precompute(condition: Condition, lq_root: str, out_root: str, ext: str = 'npy', overwrite: bool = False,

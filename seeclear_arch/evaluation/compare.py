@@ -26,11 +26,13 @@ import cv2
 import numpy as np
 from basicsr.metrics import calculate_psnr, calculate_ssim
 
+from seeclear_arch.data.atomic_files import write_png, write_text
 from seeclear_arch.evaluation.frames import bicubic_upscale
 from seeclear_arch.metrics.temporal_metric import tof_farneback_per_pair
 
 Table = Dict[str, Dict[str, Tuple[float, float]]]  # {sequence: {label: (psnr, ssim)}}
 GAP = 4  # white pixels between side-by-side panels
+LABEL_H = 16  # rows of the label strip above side-by-side panels
 
 
 @dataclass
@@ -102,11 +104,11 @@ def compare_runs(gt_root: str, lq_root: str, runs: Dict[str, str], scale: int = 
                 imgs['GT'] = gt
                 _collect_rows(rows, imgs, visuals.row)
                 if t == crop_at:
-                    write_image(osp.join(visuals.out_dir, 'crops', f'{folder}.png'), side_by_side(
-                        [crop(img, visuals.crop, visuals.crop_center) for img in imgs.values()]))
+                    write_png(osp.join(visuals.out_dir, 'crops', f'{folder}.png'), side_by_side(
+                        [crop(img, visuals.crop, visuals.crop_center) for img in imgs.values()], labels=list(imgs)))
         if visuals is not None:
-            write_image(osp.join(visuals.out_dir, 'profiles', f'{folder}_xt.png'),
-                        side_by_side([np.stack(r) for r in rows.values()]))
+            write_png(osp.join(visuals.out_dir, 'profiles', f'{folder}_xt.png'),
+                      side_by_side([np.stack(r) for r in rows.values()], labels=list(rows)))
         table[folder] = {label: tuple(np.mean(v, axis=0)) for label, v in per_label.items()}
     return table
 
@@ -141,8 +143,9 @@ def crop(img: np.ndarray, size: int, center: Optional[Tuple[int, int]] = None) -
     return img[top:top + sh, left:left + sw]
 
 
-def side_by_side(panels: Sequence[np.ndarray], gap: int = GAP) -> np.ndarray:
-    """Panels of equal height next to each other, ``gap`` white columns apart."""
+def side_by_side(panels: Sequence[np.ndarray], gap: int = GAP, labels: Optional[Sequence[str]] = None) -> np.ndarray:
+    """Panels of equal height next to each other, ``gap`` white columns apart; with ``labels``, a white strip of
+    ``LABEL_H`` rows above them names each column."""
     h, c = panels[0].shape[0], panels[0].shape[2]
     if any(p.shape[0] != h for p in panels):
         raise ValueError(f'side_by_side: panel heights differ: {[p.shape[0] for p in panels]}.')
@@ -150,23 +153,15 @@ def side_by_side(panels: Sequence[np.ndarray], gap: int = GAP) -> np.ndarray:
     parts = [panels[0]]
     for p in panels[1:]:
         parts += [white, p]
-    return np.concatenate(parts, axis=1)
-
-
-def write_image(path: str, img: np.ndarray) -> None:
-    """Write a BGR uint8 PNG atomically (temporary file, then ``os.replace``), creating its folder."""
-    os.makedirs(osp.dirname(path) or '.', exist_ok=True)
-    ok, buf = cv2.imencode('.png', img)
-    if not ok:
-        raise OSError(f'Cannot encode {path} as PNG.')
-    _write_atomic(path, buf.tobytes())
-
-
-def _write_atomic(path: str, data: bytes) -> None:
-    tmp = f'{path}.tmp'
-    with open(tmp, 'wb') as f:
-        f.write(data)
-    os.replace(tmp, path)
+    strip = np.concatenate(parts, axis=1)
+    if labels is None:
+        return strip
+    header = np.full((LABEL_H, strip.shape[1], c), 255, strip.dtype)
+    left = 0
+    for panel, label in zip(panels, labels):
+        cv2.putText(header, label, (left + 2, LABEL_H - 5), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0, 0, 0), 1, cv2.LINE_AA)
+        left += panel.shape[1] + gap
+    return np.concatenate([header, strip], axis=0)
 
 
 # ------------------------------------------------------------------------------------------------ tables
@@ -274,6 +269,6 @@ def write_metrics(table: Table, out_dir: str) -> Tuple[str, str]:
     for seq, row in [*doc['sequences'].items(), ('mean', doc['mean'])]:
         writer.writerows([seq, lb, f'{v["psnr"]:.4f}', f'{v["ssim"]:.6f}'] for lb, v in row.items())
     paths = osp.join(out_dir, 'metrics.csv'), osp.join(out_dir, 'metrics.json')
-    _write_atomic(paths[0], buf.getvalue().encode())
-    _write_atomic(paths[1], (json.dumps(doc, indent=1) + '\n').encode())
+    write_text(paths[0], buf.getvalue())
+    write_text(paths[1], json.dumps(doc, indent=1) + '\n')
     return paths

@@ -22,6 +22,7 @@ from typing import Dict, List
 import numpy as np
 from tqdm import tqdm
 
+from seeclear_arch.data.atomic_files import write_bytes, write_text
 from seeclear_arch.evaluation.metrics import SPECS
 
 Values = Dict[str, Dict[str, Dict[str, List[float]]]]
@@ -83,15 +84,6 @@ def csv_text(report: dict) -> str:
     return buf.getvalue()
 
 
-def write_atomic(path: str, text: str) -> None:
-    """Write ``text`` to a temporary file next to ``path``, then rename it over ``path``."""
-    os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
-    tmp = f'{path}.tmp{os.getpid()}'
-    with open(tmp, 'w', encoding='utf-8') as f:
-        f.write(text)
-    os.replace(tmp, path)
-
-
 def output_paths(out: str) -> Dict[str, str]:
     """JSON at ``out``; CSV, markdown and the plot folder share its stem."""
     stem = osp.splitext(out)[0]
@@ -102,18 +94,18 @@ def write_outputs(report: dict, out: str, plots: bool = True) -> str:
     """Write JSON, CSV, markdown (and plots); returns the markdown table."""
     paths = output_paths(out)
     table = markdown_table(report)
-    write_atomic(paths['json'], json.dumps(report, indent=1))
-    write_atomic(paths['csv'], csv_text(report))
-    write_atomic(paths['md'], table + '\n')
+    write_text(paths['json'], json.dumps(report, indent=1))
+    write_text(paths['csv'], csv_text(report))
+    write_text(paths['md'], table + '\n')
     if plots:
         save_plots(report, paths['plots'])
     return table
 
 
 def _save_figure(fig, path: str) -> None:
-    tmp = f'{path}.tmp{os.getpid()}.png'
-    fig.savefig(tmp, dpi=100, bbox_inches='tight')
-    os.replace(tmp, path)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format='png', dpi=100, bbox_inches='tight')
+    write_bytes(path, buffer.getbuffer())
 
 
 def save_plots(report: dict, folder: str) -> List[str]:
@@ -145,11 +137,27 @@ def save_plots(report: dict, folder: str) -> List[str]:
     fig, axes = plt.subplots(1, len(metrics), figsize=(2.4 * len(metrics), 3), squeeze=False, layout='constrained')
     names = list(report['methods'])
     for ax, metric in zip(axes[0], metrics):
-        ax.bar(range(len(names)), [report['methods'][n]['mean'][metric] for n in names], color=[f'C{i}' for i in
-                                                                                                 range(len(names))])
+        values = [report['methods'][n]['mean'][metric] for n in names]
+        bars = ax.bar(range(len(names)), values, color=[f'C{i}' for i in range(len(names))])
+        ax.bar_label(bars, fmt='%.4g', fontsize=7)
+        finite = [v for v in values if np.isfinite(v)]  # a method can miss a metric (NaN)
+        if finite:  # the axis spans the values, not 0 to the top: the differences show
+            lo, hi = min(finite), max(finite)
+            pad = (hi - lo) * 0.3 or abs(hi) * 0.05 or 1e-3
+            ax.set_ylim(lo - pad, hi + pad)
         ax.set_xticks(range(len(names)), names, rotation=45, ha='right', fontsize=8)
         ax.set_title(f"{SPECS[metric].label} {'↑' if SPECS[metric].higher_better else '↓'}", fontsize=9)
     written.append(osp.join(folder, 'means.png'))
     _save_figure(fig, written[-1])
     plt.close(fig)
     return written
+
+
+def write_sequence_metrics(stem: str, rows: Dict[str, Dict[str, float]], names: List[str]) -> None:
+    """Per-sequence metrics ``{sequence: {metric: value}}`` and their mean over sequences as ``<stem>.json``
+    (``{"sequences": ..., "mean": ...}``) and ``<stem>.csv`` (one row per sequence, then ``mean``), atomically."""
+    mean = {name: float(np.mean([row[name] for row in rows.values()])) for name in names}
+    write_text(stem + '.json', json.dumps({'sequences': rows, 'mean': mean}, indent=1) + '\n')
+    lines = ['sequence,' + ','.join(names)] + [f'{seq},' + ','.join(repr(float(row[n])) for n in names)
+                                              for seq, row in [*rows.items(), ('mean', mean)]]
+    write_text(stem + '.csv', '\n'.join(lines) + '\n')

@@ -28,13 +28,12 @@ from dataclasses import dataclass
 from os import path as osp
 from typing import Dict, Iterator, List, Optional, Tuple, Union
 
-import cv2
-import numpy as np
 import torch
 from basicsr.models import build_model
 from basicsr.utils import tensor2img
 from basicsr.utils.options import ordered_yaml
 
+from seeclear_arch.data.atomic_files import write_png
 from seeclear_arch.data.video_reader import LRSequence, VideoReader, exact_rate, load_sequence
 from seeclear_arch.data.video_writer import Mp4Writer
 from seeclear_arch.inference.color_fix import check_color_fix, color_fix
@@ -164,17 +163,6 @@ def auto_tile(model, seq: LRSequence, max_memory_gib: float, chunk: Optional[int
 
 
 # ------------------------------------------------------------------------------------------------ output
-def write_png(path: str, img: np.ndarray) -> None:
-    """Write a uint8 BGR image as PNG atomically: a temporary file in the same folder, then ``os.replace``."""
-    ok, buf = cv2.imencode('.png', img)
-    if not ok:
-        raise OSError(f'Cannot encode {path} as PNG.')
-    tmp = f'{path}.tmp'
-    with open(tmp, 'wb') as f:
-        f.write(buf.tobytes())
-    os.replace(tmp, path)
-
-
 @dataclass
 class InferenceResult:
     """What :func:`run_inference` wrote."""

@@ -78,15 +78,17 @@ import torch
 from basicsr.losses import build_loss
 from basicsr.metrics import calculate_metric
 from basicsr.models.video_base_model import VideoBaseModel
-from basicsr.utils import get_root_logger, imwrite, tensor2img
+from basicsr.utils import get_root_logger, tensor2img
 from basicsr.utils.dist_util import get_dist_info
 from basicsr.utils.registry import MODEL_REGISTRY
 from torch import distributed as dist
 from torch import nn
 
 from seeclear_arch.archs.denoiser import ClipChain
+from seeclear_arch.data.atomic_files import write_png
 from seeclear_arch.data.video_test_dataset import frame_names_from_batch
 from seeclear_arch.diffusion import BlurringResShift
+from seeclear_arch.evaluation.report import write_sequence_metrics
 from seeclear_arch.metrics.temporal_metric import is_per_sequence
 from seeclear_arch.models.condition import Condition, bicubic_upsample  # noqa: F401 (re-exported)
 from seeclear_arch.models.temporal_losses import WARP_TARGETS, WarpConsistency, temporal_difference
@@ -344,6 +346,14 @@ class SeeClearModel(VideoBaseModel):
             self.metric_results = {folder: torch.tensor([values], dtype=torch.float32)
                                    for _, (folder, values) in sorted(results.items())}
             self._log_validation_metric_values(current_iter, dataset_name, tb_logger)
+            self._write_metric_files(dataset_name, current_iter, list(metrics))
+
+    def _write_metric_files(self, dataset_name: str, current_iter, names: List[str]) -> None:
+        """The validation's metrics beside the log, in the experiment (training) or results (test) folder."""
+        rows = {folder: dict(zip(names, values.flatten().tolist())) for folder, values in self.metric_results.items()}
+        suffix = current_iter if self.opt['is_train'] else self.opt['name']
+        write_sequence_metrics(osp.join(osp.dirname(self.opt['path']['visualization']),
+                                        f'metrics_{dataset_name}_{suffix}'), rows, names)
 
     def _gather(self, local: dict, world_size: int) -> dict:
         if not (self.opt['dist'] and world_size > 1):
@@ -370,7 +380,7 @@ class SeeClearModel(VideoBaseModel):
                      current_iter) -> None:
         suffix = current_iter if self.opt['is_train'] else (self.opt['val'].get('suffix') or self.opt['name'])
         for img, name in zip(imgs, names):
-            imwrite(img, osp.join(self.opt['path']['visualization'], dataset_name, folder, f'{name}_{suffix}.png'))
+            write_png(osp.join(self.opt['path']['visualization'], dataset_name, folder, f'{name}_{suffix}.png'), img)
 
     def sequence_metrics(self, sr_imgs: List[np.ndarray], gt_imgs: Optional[List[np.ndarray]]) -> List[float]:
         """Per-frame metrics averaged over the frames; ``per_sequence`` metrics once on the frame lists."""

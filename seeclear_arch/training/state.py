@@ -11,18 +11,16 @@ wires them into BasicSR's ``train_pipeline``:
   a given position, and ``CountingPrefetcherMixin``, which counts the samples the training loop consumed and
   applies a pending RNG state right before the first batch after a resume (so the data loader's own draws at
   start-up do not shift the generators).
-- ``atomic_torch_save``: temporary file in the same folder, flush + fsync, ``os.replace``, directory fsync.
+- ``atomic_torch_save``: ``torch.save`` through the package's atomic writer (``data.atomic_files``).
 - ``find_resume_state``: the newest ``<iter>.state`` whose state and network files all load.
 
 Exactness needs ``num_worker_per_gpu: 0`` for the training loader: with worker processes, BasicSR reseeds each
 worker at every epoch start, and a worker's generator position is not part of the saved state, so the data
 augmentation after a mid-epoch resume differs (the sampled clips and everything else still match).
 """
-import glob
 import io
 import os
 import random
-import time
 from os import path as osp
 from typing import Any, Dict, List, Optional, Tuple
 
@@ -31,9 +29,10 @@ import torch
 from basicsr.data.data_sampler import EnlargedSampler
 from basicsr.data.prefetch_dataloader import CPUPrefetcher, CUDAPrefetcher
 
+from seeclear_arch.data.atomic_files import stale_temporaries, write_bytes
+
 #: seconds to pause in the middle of every checkpoint write; only for fault-injection tests
 SAVE_SLEEP_ENV = 'SEECLEAR_FAULT_SAVE_SLEEP'
-TMP_MARK = '.tmp-'
 
 
 # ------------------------------------------------------------------------------------------ RNG states
@@ -151,47 +150,18 @@ class CountingCUDAPrefetcher(CountingPrefetcherMixin, CUDAPrefetcher):
 
 
 # ---------------------------------------------------------------------------------- atomic files
-def _fsync_dir(folder: str) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return  # e.g. Windows: directories cannot be opened
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def atomic_torch_save(obj: Any, path: str) -> None:
-    """``torch.save`` to ``path`` atomically: a temporary file in the same folder, flushed and fsynced, then
-    ``os.replace``. A reader sees the old file or the complete new one, never a truncated one."""
-    folder, name = osp.split(osp.abspath(path))
-    tmp = osp.join(folder, f'.{name}{TMP_MARK}{os.getpid()}')
+    """``torch.save`` to ``path`` atomically (``data.atomic_files.write_bytes``): a reader sees the old file or the
+    complete new one, never a truncated one. ``$SEECLEAR_FAULT_SAVE_SLEEP`` pauses mid-write (fault injection)."""
     buffer = io.BytesIO()
     torch.save(obj, buffer)
-    data = buffer.getbuffer()
-    pause = float(os.environ.get(SAVE_SLEEP_ENV) or 0)
-    try:
-        with open(tmp, 'wb') as f:
-            f.write(data[:len(data) // 2])
-            if pause > 0:  # fault injection: a kill now leaves a truncated temporary file
-                f.flush()
-                time.sleep(pause)
-            f.write(data[len(data) // 2:])
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if osp.exists(tmp):
-            os.remove(tmp)
-        raise
-    _fsync_dir(folder)
+    write_bytes(path, buffer.getbuffer(), pause_midway=float(os.environ.get(SAVE_SLEEP_ENV) or 0))
 
 
 def remove_stale_temporaries(folder: str) -> List[str]:
     """Delete temporary files left by a process killed during ``atomic_torch_save``; return their paths."""
     removed = []
-    for tmp in glob.glob(osp.join(folder, f'.*{TMP_MARK}*')):
+    for tmp in stale_temporaries(folder):
         try:
             os.remove(tmp)
             removed.append(tmp)

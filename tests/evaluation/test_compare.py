@@ -10,7 +10,15 @@ import cv2
 import numpy as np
 import pytest
 
-from seeclear_arch.evaluation.compare import GAP, Visuals, compare_runs, format_table, side_by_side, write_metrics
+from seeclear_arch.evaluation.compare import (
+    GAP,
+    LABEL_H,
+    Visuals,
+    compare_runs,
+    format_table,
+    side_by_side,
+    write_metrics,
+)
 
 T, HR = 6, 32  # frames per sequence, HR side
 
@@ -69,12 +77,15 @@ def test_crops_and_xt_profiles(dataset, tmp_path):
     _compare(dataset, out)
     assert sorted(os.listdir(osp.join(out, 'crops'))) == ['seqA.png', 'seqB.png']
     crops = cv2.imread(osp.join(out, 'crops', 'seqA.png'))
-    assert crops.shape == (16, 4 * 16 + 3 * GAP, 3)  # bicubic | good | flicker | GT
+    assert crops.shape == (LABEL_H + 16, 4 * 16 + 3 * GAP, 3)  # labels over bicubic | good | flicker | GT
+    assert (crops[:LABEL_H] < 128).any()  # the column labels are drawn
+    crops = crops[LABEL_H:]
     gt_mid = cv2.imread(osp.join(dataset['gt'], 'seqA', f'{T // 2:08d}.png'))
     assert np.array_equal(crops[:, -16:], gt_mid[8:24, 8:24])  # centre crop of the middle frame
     assert (crops[:, 16:16 + GAP] == 255).all()
     profile = cv2.imread(osp.join(out, 'profiles', 'seqA_xt.png'))
-    assert profile.shape == (T, 4 * HR + 3 * GAP, 3)
+    assert profile.shape == (LABEL_H + T, 4 * HR + 3 * GAP, 3)
+    profile = profile[LABEL_H:]
     gt_rows = np.stack([cv2.imread(osp.join(dataset['gt'], 'seqA', f'{t:08d}.png'))[HR // 2] for t in range(T)])
     assert np.array_equal(profile[:, -HR:], gt_rows)
     panel = lambda k: profile[:, k * (HR + GAP):k * (HR + GAP) + HR].astype(float)  # noqa: E731
@@ -96,7 +107,7 @@ def test_compare_cli(dataset, tmp_path, repo_root, monkeypatch, capsys):
     printed = capsys.readouterr().out
     assert '| seqA |' in printed and 'metrics.json' in printed
     assert sorted(os.listdir(out)) == ['crops', 'metrics.csv', 'metrics.json', 'profiles']
-    assert cv2.imread(osp.join(out, 'crops', 'seqB.png')).shape == (8, 3 * 8 + 2 * GAP, 3)
+    assert cv2.imread(osp.join(out, 'crops', 'seqB.png')).shape == (LABEL_H + 8, 3 * 8 + 2 * GAP, 3)
     monkeypatch.setattr(sys, 'argv', [script, '--gt', dataset['gt'], '--lq', dataset['lq'], '--run', 'nolabel'])
     with pytest.raises(SystemExit, match='--run expects LABEL=DIR'):
         runpy.run_path(script, run_name='__main__')

@@ -1,4 +1,5 @@
 """SeeClearModel in-process: training step, stages, NaN skip, clip-wise sampling, hooks, validation."""
+import json
 from os import path as osp
 from types import SimpleNamespace
 from typing import Any, List
@@ -214,6 +215,14 @@ def test_validation_metrics_per_frame_and_per_sequence(root):
     assert osp.isfile(osp.join(vis, 'seq0', '00000006_7.png'))
     assert osp.isfile(osp.join(vis, 'seq1', '00000001_7.png'))
     assert model.best_metric_results['tiny_val']['seq_len']['val'] == pytest.approx(4.5)  # mean over sequences
+    stem = osp.join(osp.dirname(model.opt['path']['visualization']), 'metrics_tiny_val_7')
+    with open(stem + '.json') as f:
+        report = json.load(f)  # the log's numbers, also as files
+    assert report['sequences']['seq0']['seq_len'] == 7 and report['mean']['seq_len'] == pytest.approx(4.5)
+    assert report['sequences']['seq0']['psnr'] == pytest.approx(psnr)
+    with open(stem + '.csv') as f:
+        lines = f.read().splitlines()
+    assert lines[0] == 'sequence,psnr,seq_len' and lines[-1].startswith('mean,') and len(lines) == 4
 
 
 def test_sequence_metric_without_gt_is_a_clear_error(root):

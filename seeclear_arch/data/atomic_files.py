@@ -1,0 +1,77 @@
+"""The one atomic file writer of the package: checkpoints (training), frames and videos' side files (inference),
+condition caches, evaluation reports and images all go through :func:`write_bytes`.
+
+A file is written to a temporary name in its own folder (``.<name>.tmp-<pid>``), flushed and fsynced, then renamed
+over the target with ``os.replace`` and the folder fsynced: a reader, or a run resumed after a crash, sees the old
+file or the complete new one, never a truncated one. A failed write removes its temporary file; one left by a killed
+process is found by :func:`stale_temporaries`.
+"""
+import glob
+import os
+import time
+from os import path as osp
+from typing import List
+
+import cv2
+import numpy as np
+
+TMP_MARK = '.tmp-'
+
+
+def temporary_name(path: str) -> str:
+    """Where :func:`write_bytes` stages ``path``: a hidden file beside it, named after this process."""
+    folder, name = osp.split(osp.abspath(path))
+    return osp.join(folder, f'.{name}{TMP_MARK}{os.getpid()}')
+
+
+def _fsync_dir(folder: str) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return  # e.g. Windows: directories cannot be opened
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_bytes(path: str, data: bytes, pause_midway: float = 0.0) -> None:
+    """Write ``data`` to ``path`` atomically, creating its folder. ``pause_midway``: seconds to sleep with half the
+    bytes written (fault-injection tests kill the process then)."""
+    folder = osp.dirname(osp.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    tmp = temporary_name(path)
+    view = memoryview(data)
+    try:
+        with open(tmp, 'wb') as f:
+            f.write(view[:len(view) // 2])
+            if pause_midway > 0:
+                f.flush()
+                time.sleep(pause_midway)
+            f.write(view[len(view) // 2:])
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if osp.exists(tmp):
+            os.remove(tmp)
+        raise
+    _fsync_dir(folder)
+
+
+def write_text(path: str, text: str) -> None:
+    """UTF-8 ``text`` to ``path``, atomically."""
+    write_bytes(path, text.encode('utf-8'))
+
+
+def write_png(path: str, img: np.ndarray) -> None:
+    """A uint8 BGR (or gray) image to ``path`` as PNG, atomically."""
+    ok, buf = cv2.imencode('.png', img)
+    if not ok:
+        raise OSError(f'Cannot encode {path} as PNG.')
+    write_bytes(path, buf.tobytes())
+
+
+def stale_temporaries(folder: str) -> List[str]:
+    """Temporary files in ``folder`` left by processes killed while writing."""
+    return sorted(glob.glob(osp.join(folder, f'.*{TMP_MARK}*')))
