@@ -1,7 +1,7 @@
 """Print PSNR/SSIM per sequence for bicubic upsampling and for saved SR runs; with --out, also write the
 metrics as CSV and JSON, side-by-side crops (bicubic | runs | GT) and x-t temporal profiles per sequence.
 
-Usage: python scripts/compare_results.py --gt datasets/demo/test/GT --lq datasets/demo/test/BIx4 \
+Usage: python -m scripts.compare_results --gt datasets/demo/test/GT --lq datasets/demo/test/BIx4 \
            --run trained=results/SeeClear_demo_test/visualization/demo_test [--run LABEL=DIR ...] [--y] \
            [--out results/compare [--crop 128] [--crop-center X,Y] [--crop-frame N] [--row R] [--no-images]]
 
@@ -12,9 +12,7 @@ import argparse
 import os
 import sys
 
-# the repo copy of seeclear_arch must win over an installed one (basicsr's import may pull that in)
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from seeclear_arch.evaluation.compare import Visuals, compare_runs, format_table, write_metrics  # noqa: E402
+from seeclear_arch.evaluation.compare import Visuals, compare_runs, format_table, write_metrics
 
 
 def _point(text: str) -> tuple:

@@ -1,22 +1,18 @@
 """Print the parameter counts of ``network_g`` from a yml, per component.
 
-Usage: python scripts/count_params.py -opt options/arch/seeclear_paper.yml [--random-distiller]
+Usage: python -m scripts.count_params -opt options/arch/seeclear_paper.yml [--random-distiller]
 
 ``--random-distiller`` builds a pretrained distiller from its architecture config with random weights
 (``config: {}`` instead of ``model_id``/``pretrained_path``), to count it without the checkpoint.
 """
 import argparse
 import copy
-import os
-import sys
 
-# the repo copy of seeclear_arch must win over an installed one (basicsr's import may pull that in)
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-import yaml  # noqa: E402
-from basicsr.archs import build_network  # noqa: E402
+import yaml
+from basicsr.archs import build_network
 
-import seeclear_arch  # noqa: E402,F401  (registers the archs)
-from seeclear_arch.archs.param_count import count_parameters_by_component  # noqa: E402
+import seeclear_arch  # noqa: F401  (registers the archs)
+from seeclear_arch.archs.param_count import count_parameters_by_component
 
 
 def main() -> None:

@@ -1,18 +1,14 @@
 """LMDB of a frame tree with keys ``clip/frame`` (BasicSR's ``make_lmdb_from_imgs``).
 
 Examples:
-  python scripts/create_lmdb.py datasets/REDS/train_sharp datasets/REDS/train_sharp_with_val.lmdb
-  python scripts/create_lmdb.py datasets/REDS/train_sharp_bicubic/X4 datasets/REDS/train_sharp_bicubic_with_val.lmdb
-  python scripts/create_lmdb.py datasets/vimeo90k/vimeo_septuplet/sequences datasets/vimeo90k/vimeo90k_train_GT.lmdb
+  python -m scripts.create_lmdb datasets/REDS/train_sharp datasets/REDS/train_sharp_with_val.lmdb
+  python -m scripts.create_lmdb datasets/REDS/train_sharp_bicubic/X4 datasets/REDS/train_sharp_bicubic_with_val.lmdb
+  python -m scripts.create_lmdb datasets/vimeo90k/vimeo_septuplet/sequences datasets/vimeo90k/vimeo90k_train_GT.lmdb
 Keys: 000/00000000 (REDS), 00001/0001/im1 (Vimeo-90K); the demo's LMDBs are made by prepare_demo_data.py.
 """
 import argparse
-import os
-import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the checkout wins
-
-from seeclear_arch.data.prepare import make_lmdb  # noqa: E402
+from seeclear_arch.data.prepare import make_lmdb
 
 
 def main() -> None:

@@ -1,14 +1,10 @@
 """BI x4 low-resolution frames (MATLAB-style bicubic, BasicSR's ``imresize``) for a tree of frame folders.
 
-Example (REDS): python scripts/generate_bicubic_lr.py datasets/REDS/train_sharp datasets/REDS/train_sharp_bicubic/X4
+Example (REDS): python -m scripts.generate_bicubic_lr datasets/REDS/train_sharp datasets/REDS/train_sharp_bicubic/X4
 """
 import argparse
-import os
-import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the checkout wins
-
-from seeclear_arch.data.prepare import generate_bicubic_lr  # noqa: E402
+from seeclear_arch.data.prepare import generate_bicubic_lr
 
 
 def main() -> None:

@@ -1,19 +1,15 @@
 """Meta info file (``<clip> <num_frames> (<h>,<w>,<c>)`` per frame folder) for a frame tree.
 
 Examples:
-  python scripts/generate_meta_info.py datasets/REDS/train_sharp datasets/REDS/meta_info_REDS_GT.txt
-  python scripts/generate_meta_info.py datasets/REDS/train_sharp datasets/REDS/meta_info_REDS4_test_GT.txt \
+  python -m scripts.generate_meta_info datasets/REDS/train_sharp datasets/REDS/meta_info_REDS_GT.txt
+  python -m scripts.generate_meta_info datasets/REDS/train_sharp datasets/REDS/meta_info_REDS4_test_GT.txt \
       --only 000,011,015,020
 The REDS training file may list every clip: SeeClearREDSDataset drops the val_partition clips itself.
 """
 import argparse
-import os
-import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the checkout wins
-
-from seeclear_arch.data.meta_info import write_meta_info  # noqa: E402
-from seeclear_arch.data.prepare import clip_meta, generate_meta_info, optional_list  # noqa: E402
+from seeclear_arch.data.meta_info import write_meta_info
+from seeclear_arch.data.prepare import clip_meta, generate_meta_info, optional_list
 
 
 def main() -> None:

@@ -1,6 +1,6 @@
 """Generate a synthetic test video with an audio track, e.g. the 300-frame 270x480 benchmark input.
 
-Usage: python scripts/make_test_video.py --out bench.mp4 [--frames 300] [--size 270x480] [--fps 29.97]
+Usage: python -m scripts.make_test_video --out bench.mp4 [--frames 300] [--size 270x480] [--fps 29.97]
            [--codec libx264] [--no-audio]
 
 Frames: a smooth colour field panning one pixel per frame plus a moving checkerboard patch (texture and motion
@@ -14,10 +14,8 @@ import sys
 import cv2
 import numpy as np
 
-# the repo copy of seeclear_arch must win over an installed one
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from seeclear_arch.data.video_reader import exact_rate  # noqa: E402
-from seeclear_arch.data.video_writer import default_codec  # noqa: E402
+from seeclear_arch.data.video_reader import exact_rate
+from seeclear_arch.data.video_writer import default_codec
 
 SAMPLE_RATE = 48000
 

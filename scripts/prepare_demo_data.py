@@ -4,12 +4,8 @@ Writes <out>/{train,test}/{GT,BIx4}/<video>_<first source frame>/00000000.png...
 <out>/meta_info_demo_{train,test}_GT.txt and <out>/manifest.json.  See datasets/README.md.
 """
 import argparse
-import os
-import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the checkout wins
-
-from seeclear_arch.data.demo import prepare_demo  # noqa: E402
+from seeclear_arch.data.demo import prepare_demo
 
 
 def main() -> None:

@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup_env.sh
 PY=.venv/bin/python
-[ -f datasets/demo/manifest.json ] || $PY scripts/prepare_demo_data.py
+[ -f datasets/demo/manifest.json ] || $PY -m scripts.prepare_demo_data
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-$(nproc)}
 
 echo "== DAT-light x4 on the whole LR frames: the training condition and the DAT-light row =="

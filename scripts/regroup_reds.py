@@ -6,19 +6,15 @@
   make-reds4: build datasets/REDS4/{GT,sharp_bicubic}/<clip> (symlinks, or copies with --copy) for testing.
 
 Examples:
-  python scripts/regroup_reds.py regroup-val datasets/REDS/val_sharp datasets/REDS/train_sharp
-  python scripts/regroup_reds.py regroup-val datasets/REDS/val_sharp_bicubic/X4 datasets/REDS/train_sharp_bicubic/X4
-  python scripts/regroup_reds.py make-reds4 datasets/REDS/train_sharp datasets/REDS/train_sharp_bicubic/X4 \
+  python -m scripts.regroup_reds regroup-val datasets/REDS/val_sharp datasets/REDS/train_sharp
+  python -m scripts.regroup_reds regroup-val datasets/REDS/val_sharp_bicubic/X4 datasets/REDS/train_sharp_bicubic/X4
+  python -m scripts.regroup_reds make-reds4 datasets/REDS/train_sharp datasets/REDS/train_sharp_bicubic/X4 \
       datasets/REDS4
 """
 import argparse
-import os
-import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the checkout wins
-
-from seeclear_arch.data.meta_info import REDS4_CLIPS  # noqa: E402
-from seeclear_arch.data.prepare import make_reds4, optional_list, regroup_reds_val  # noqa: E402
+from seeclear_arch.data.meta_info import REDS4_CLIPS
+from seeclear_arch.data.prepare import make_reds4, optional_list, regroup_reds_val
 
 
 def main() -> None:

@@ -18,6 +18,11 @@ import seeclear_arch  # noqa: E402,F401  (registers everything)
 torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
 
 
+def pytest_configure(config):
+    config.addinivalue_line('markers', 'slow: a subprocess or paper-scale test; `pytest -m "not slow"` leaves them '
+                                       'out for daily work, CI runs everything')
+
+
 @pytest.fixture(autouse=True)
 def _seed_everything():
     random.seed(0)

@@ -4,7 +4,7 @@ import subprocess
 import sys
 from fractions import Fraction
 from os import path as osp
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 import cv2
 import numpy as np
@@ -310,3 +310,28 @@ def write_folder(folder: str, n: int) -> str:
     for i, rgb in enumerate(rgb_frames(n)):
         cv2.imwrite(osp.join(folder, f'{i:04d}.png'), rgb[:, :, ::-1])
     return folder
+
+
+def random_inference_weights(root: str) -> Tuple[dict, str]:
+    """The tiny inference options (:func:`inference_options`) and a ``net_g.pth`` of seeded random weights."""
+    from basicsr.utils.registry import ARCH_REGISTRY
+    weights = osp.join(root, 'net_g.pth')
+    opt = inference_options(root, weights)
+    torch.manual_seed(0)
+    net_opt = dict(opt['network_g'])
+    net = ARCH_REGISTRY.get(net_opt.pop('type'))(**net_opt)
+    torch.save({'params': net.state_dict()}, weights)
+    return opt, weights
+
+
+def resume_experiment(tmp_path, monkeypatch) -> dict:
+    """A BasicSR experiment folder with one complete checkpoint pair at iteration 2 (the working directory moves
+    there); the options ``load_resume_state`` reads."""
+    exp = tmp_path / 'experiments' / 'exp'
+    (exp / 'training_states').mkdir(parents=True)
+    torch.save({'epoch': 0, 'iter': 2, 'optimizers': [], 'schedulers': []}, exp / 'training_states' / '2.state')
+    (exp / 'models').mkdir()
+    torch.save({'params': {}}, exp / 'models' / 'net_g_2.pth')
+    monkeypatch.chdir(tmp_path)
+    return {'name': 'exp', 'auto_resume': True, 'network_g': {},
+            'path': {'resume_state': None, 'models': str(exp / 'models')}}

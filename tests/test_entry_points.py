@@ -34,6 +34,7 @@ def _log(exp_dir: str, prefix: str) -> str:
         return f.read()
 
 
+@pytest.mark.slow
 def test_train_validate_resume_then_test(tmp_path, data_root, subprocess_env):
     cwd = str(tmp_path)
     yml = write_yml(train_options(data_root), osp.join(cwd, 'train.yml'))
@@ -65,6 +66,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.mark.slow
 def test_torchrun_gloo_two_processes(tmp_path, data_root, subprocess_env):
     cwd = str(tmp_path)
     opt = train_options(data_root, name='tiny_ddp', total_iter=2)
@@ -103,6 +105,7 @@ def _one_iter_yml(data_root: str, path: str, name: str) -> str:
 FAKE_BASICSR_TEST = FAKE_BASICSR_TRAIN.replace('train', 'test')
 
 
+@pytest.mark.slow
 def test_basicsr_checkout_train_and_test_py_find_seeclear(tmp_path, data_root, subprocess_env):
     """A BasicSR checkout's own scripts (no edit) train and test SeeClear through the auto-registration."""
     checkout = tmp_path / 'BasicSR'
@@ -130,6 +133,7 @@ def _basicsr_symlink_root(tmp_path) -> str:
     return str(root)
 
 
+@pytest.mark.slow
 def test_python_m_basicsr_train_and_cpu_resume(tmp_path, data_root, subprocess_env):
     root = _basicsr_symlink_root(tmp_path)
     env = dict(subprocess_env, PYTHONPATH=root + os.pathsep + subprocess_env['PYTHONPATH'])
@@ -142,6 +146,7 @@ def test_python_m_basicsr_train_and_cpu_resume(tmp_path, data_root, subprocess_e
     assert 'Resuming training from epoch: 0, iter: 1.' in log
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('switch, expected', [('0', 'False False'), ('1', 'True True')])
 def test_autoregister_switch(subprocess_env, switch, expected):
     alias = ('import sys, types; from torchvision.transforms import functional as F; '  # compat.install(), by hand

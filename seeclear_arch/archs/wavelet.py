@@ -10,7 +10,7 @@ The transform is orthonormal, so :func:`haar_idwt` is its exact inverse. ``k`` l
 sub-band again (a wavelet packet, the only way the bands of ``k`` levels share one size
 ``H / 2^k`` and can be concatenated on channels as the paper does).
 
-Implementation choice, measured with ``scripts/benchmark_wavelet.py`` on (5, 64, 128, 128) float32, one
+Implementation choice, measured with ``benchmarks/benchmark_wavelet.py`` on (5, 64, 128, 128) float32, one
 level forward + inverse, 2 CPU threads, median of 10-30 runs, on a shared 2-core machine whose load made
 runs vary up to 5x::
 

@@ -4,7 +4,7 @@ glibc's ``malloc`` serves every block above its mmap threshold (at most 32 MiB w
 with a fresh ``mmap`` and unmaps it on ``free``. A paper-scale U-Net pass allocates hundreds of such blocks (a
 5-frame 112-channel 128x128 feature map is 37 MiB), so every one of them is zero-filled page by page by the kernel
 on first touch: 4.8 million page faults and 11.9 s of system time per 2-step paper-scale clip at 128x128 -> 512x512
-on the project's CPU (``scripts/benchmark_sampling.py --no-keep-freed-memory``; docs/performance.md, "Sampling
+on the project's CPU (``benchmarks/benchmark_sampling.py --no-keep-freed-memory``; docs/performance.md, "Sampling
 speed"). Raising the mmap threshold and the trim threshold makes ``free`` keep the blocks in the heap for the next
 allocation of that size (38.6 -> 32.9 s per clip there). The cost is memory: blocks kept in the heap fragment it
 (peak RSS 4097 against 3596 MiB in that measurement), and freed memory goes back to the system only when the process

@@ -52,6 +52,7 @@ def _recurrent_options(root: str) -> dict:
     return opt
 
 
+@pytest.mark.slow
 def test_basicsr_video_recurrent_model_trains_and_validates_seeclearnet(tmp_path, subprocess_env):
     root = str(tmp_path)
     te.make_dataset(osp.join(root, 'data'), val_frames=[4])

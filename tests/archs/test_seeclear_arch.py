@@ -139,6 +139,7 @@ def test_count_parameters_by_component_adds_up():
     assert parts == counts['total']['total'] == sum(p.numel() for p in net.parameters())
 
 
+@pytest.mark.slow
 def test_paper_scale_configuration_trains_and_samples(repo_root):
     """options/arch/seeclear_paper.yml (240M with a random-weight Mask2Former Swin-T distiller): one training
     forward/backward reaches every trainable parameter and none of the frozen distiller; eval hooks run."""

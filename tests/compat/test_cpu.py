@@ -16,6 +16,7 @@ from torch import nn
 
 from seeclear_arch import compat
 from seeclear_arch.compat import fixes, scope
+from tests.helpers import resume_experiment
 
 NO_CUDA = not torch.cuda.is_available()
 needs_no_cuda = pytest.mark.skipif(not NO_CUDA, reason='the unpatched path only fails without CUDA')
@@ -29,6 +30,7 @@ def test_patches_are_installed_once():
         assert not getattr(fn.__wrapped__, '_seeclear_patched', False)
 
 
+@pytest.mark.slow
 def test_functional_tensor_alias_makes_basicsr_importable(subprocess_env):
     code = 'import basicsr'
     env = dict(subprocess_env, SEECLEAR_AUTOREGISTER='0')
@@ -40,22 +42,11 @@ def test_functional_tensor_alias_makes_basicsr_importable(subprocess_env):
     assert subprocess.run([sys.executable, '-c', shimmed], env=env).returncode == 0
 
 
-def _resume_opt(tmp_path, monkeypatch):
-    state_dir = tmp_path / 'experiments' / 'exp' / 'training_states'
-    state_dir.mkdir(parents=True)
-    torch.save({'epoch': 0, 'iter': 2, 'optimizers': [], 'schedulers': []}, state_dir / '2.state')
-    (tmp_path / 'experiments' / 'exp' / 'models').mkdir()
-    torch.save({'params': {}}, tmp_path / 'experiments' / 'exp' / 'models' / 'net_g_2.pth')
-    monkeypatch.chdir(tmp_path)
-    models = str(tmp_path / 'experiments' / 'exp' / 'models')
-    return {'name': 'exp', 'auto_resume': True, 'network_g': {}, 'path': {'resume_state': None, 'models': models}}
-
-
 @needs_no_cuda
 def test_cpu_resume(tmp_path, monkeypatch):
     with pytest.raises(RuntimeError):
-        basicsr.train.load_resume_state.__wrapped__(_resume_opt(tmp_path / 'a', monkeypatch))
-    opt = _resume_opt(tmp_path / 'b', monkeypatch)
+        basicsr.train.load_resume_state.__wrapped__(resume_experiment(tmp_path / 'a', monkeypatch))
+    opt = resume_experiment(tmp_path / 'b', monkeypatch)
     state = basicsr.train.load_resume_state(opt)
     assert state['iter'] == 2
     assert opt['path']['resume_state'].endswith('2.state')

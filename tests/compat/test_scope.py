@@ -90,6 +90,7 @@ def _log_facts(exp: str):
     return re.findall(r'Network: .*', text), re.findall(r'l_pix: \S+', text)
 
 
+@pytest.mark.slow
 def test_a_plain_basicsr_experiment_is_untouched_by_the_plugin(tmp_path, subprocess_env):
     without = _train(tmp_path, subprocess_env, '0')
     with_plugin = _train(tmp_path, subprocess_env, '1')

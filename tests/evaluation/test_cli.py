@@ -104,6 +104,7 @@ def test_two_workers_same_numbers(trees, tmp_path):
     assert one['methods'] == two['methods']
 
 
+@pytest.mark.slow
 def test_module_runs_as_script(trees, tmp_path, subprocess_env):
     out = str(tmp_path / 'cli.json')
     cmd = [sys.executable, '-m', 'seeclear_arch.evaluation.cli', '--gt', trees['gt'], '--bicubic-from', trees['lq'],

@@ -2,21 +2,14 @@
 from os import path as osp
 
 import pytest
-import torch
-from basicsr.utils.registry import ARCH_REGISTRY
 
-from tests.helpers import inference_options, write_folder, write_mp4, write_yml
+from tests.helpers import random_inference_weights, write_folder, write_mp4, write_yml
 
 
 @pytest.fixture(scope='module')
 def tiny(tmp_path_factory) -> dict:
     """Tiny options (SeeClearConvDenoiser, T = 4, clips of 3, 2 steps) with random weights in a .pth."""
     root = str(tmp_path_factory.mktemp('inference'))
-    weights = osp.join(root, 'net_g.pth')
-    opt = inference_options(root, weights)
-    torch.manual_seed(0)
-    net_opt = dict(opt['network_g'])
-    net = ARCH_REGISTRY.get(net_opt.pop('type'))(**net_opt)
-    torch.save({'params': net.state_dict()}, weights)
+    opt, weights = random_inference_weights(root)
     return {'root': root, 'opt': opt, 'weights': weights, 'yml': write_yml(opt, osp.join(root, 'tiny.yml')),
             'video': write_mp4(osp.join(root, 'in.mp4')), 'folder': write_folder(osp.join(root, 'frames'), 7)}

@@ -109,6 +109,7 @@ def test_run_inference_writes_frames_and_video(tiny, tmp_path):
         assert sum(1 for _ in container.decode(video=0)) == 6
 
 
+@pytest.mark.slow
 def test_inference_cli(tiny, tmp_path, repo_root, subprocess_env):
     out = str(tmp_path / 'cli')
     proc = run([sys.executable, '-m', 'seeclear_arch.inference', '-opt', tiny['yml'], '--input', tiny['folder'],
@@ -134,16 +135,18 @@ def test_mp4_writer_leaves_nothing_on_error(tmp_path):
     assert os.listdir(tmp_path) == []
 
 
+@pytest.mark.slow
 def test_compare_sampling_speed_against_the_same_checkout_is_bit_identical(tiny, tmp_path, repo_root, subprocess_env):
-    script = osp.join(repo_root, 'scripts', 'compare_sampling_speed.py')
+    script = osp.join(repo_root, 'benchmarks', 'compare_sampling_speed.py')
     proc = run([sys.executable, script, '-opt', tiny['yml'], '--base', repo_root, '--lr-size', '8x12', '--clip', '3',
                 '--steps', '2', '--rounds', '2'], cwd=str(tmp_path), env=subprocess_env)
     assert 'round 1 base' in proc.stdout and 'round 1 new' in proc.stdout
     assert 'bit-identical True  max|diff| 0' in proc.stdout
 
 
+@pytest.mark.slow
 def test_benchmark_script(tiny, tmp_path, repo_root, subprocess_env):
-    script = osp.join(repo_root, 'scripts', 'benchmark_sampling.py')
+    script = osp.join(repo_root, 'benchmarks', 'benchmark_sampling.py')
     proc = run([sys.executable, script, '-opt', tiny['yml'], '--lr-size', '8x12', '--clip', '3', '--steps', '2',
                 '--repeats', '1', '--matmul-size', '64', '--profile', '3', '--json', str(tmp_path / 'row.json')],
                cwd=str(tmp_path), env=subprocess_env)
@@ -162,7 +165,7 @@ def test_benchmark_can_switch_off_keeping_freed_memory(repo_root):
     from types import SimpleNamespace
     from unittest import mock
     spec = importlib.util.spec_from_file_location('benchmark_sampling',
-                                                  osp.join(repo_root, 'scripts', 'benchmark_sampling.py'))
+                                                  osp.join(repo_root, 'benchmarks', 'benchmark_sampling.py'))
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
     args = SimpleNamespace(opt=None, random_distiller=False, device='cpu', clip=3, compile=False,
@@ -175,9 +178,10 @@ def test_benchmark_can_switch_off_keeping_freed_memory(repo_root):
         assert 'cpu_keep_freed_memory' not in bench.benchmark_options(args)
 
 
+@pytest.mark.slow
 def test_benchmark_single_run_for_peak_memory(tiny, tmp_path, repo_root, subprocess_env):
     # --warmup 0 --no-flops --repeats 1: the clip runs once and the FLOP fields say they were not counted
-    script = osp.join(repo_root, 'scripts', 'benchmark_sampling.py')
+    script = osp.join(repo_root, 'benchmarks', 'benchmark_sampling.py')
     run([sys.executable, script, '-opt', tiny['yml'], '--lr-size', '8x12', '--clip', '3', '--steps', '2',
          '--repeats', '1', '--warmup', '0', '--no-flops', '--matmul-size', '64', '--json', str(tmp_path / 'row.json')],
         cwd=str(tmp_path), env=subprocess_env)

@@ -8,7 +8,6 @@ import cv2
 import pytest
 import torch
 from basicsr.utils import tensor2img
-from basicsr.utils.registry import ARCH_REGISTRY
 
 from seeclear_arch.inference import cli as infer_cli
 from seeclear_arch.inference import video as inference
@@ -22,7 +21,15 @@ from seeclear_arch.inference.video import (
     super_resolve,
 )
 from seeclear_arch.models.condition import bicubic_upsample
-from tests.helpers import CLIP_LEN, NTSC, SCALE, inference_options, stream_seconds, write_video, write_yml
+from tests.helpers import (
+    CLIP_LEN,
+    NTSC,
+    SCALE,
+    random_inference_weights,
+    stream_seconds,
+    write_video,
+    write_yml,
+)
 
 H, W = 16, 24  # LR frames
 
@@ -32,12 +39,7 @@ def tiny(tmp_path_factory) -> dict:
     """Tiny options (SeeClearConvDenoiser, clips of 3) with random weights, and a 7-frame 29.97 fps video with
     an AAC track."""
     root = str(tmp_path_factory.mktemp('inference_video'))
-    weights = osp.join(root, 'net_g.pth')
-    opt = inference_options(root, weights)
-    torch.manual_seed(0)
-    net_opt = dict(opt['network_g'])
-    net = ARCH_REGISTRY.get(net_opt.pop('type'))(**net_opt)
-    torch.save({'params': net.state_dict()}, weights)
+    opt, _ = random_inference_weights(root)
     return {'root': root, 'opt': opt, 'yml': write_yml(opt, osp.join(root, 'tiny.yml')),
             'video': write_video(osp.join(root, 'in.mp4'), 7, H, W, noise=True)}
 
@@ -80,6 +82,7 @@ def test_color_fix_applies_to_written_frames(tiny, tmp_path):
         assert (written == tensor2img(frame)).all() and not (written == tensor2img(raw)).all()
 
 
+@pytest.mark.slow
 def test_cli_video_options(tiny, tmp_path, repo_root, monkeypatch, capsys):
     script = 'seeclear-infer'
     out = str(tmp_path / 'cli')

@@ -56,6 +56,7 @@ print((kept - current_rss()) / 2**20)
 """
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(cpu_memory._mallopt() is None, reason='needs glibc mallopt (Linux)')
 def test_release_hands_kept_blocks_back_so_rss_counts_live_memory(repo_root):
     """--tile auto reads memory as RSS: once freed blocks are released, a freed 256 MiB tensor no longer counts."""

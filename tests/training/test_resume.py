@@ -8,25 +8,15 @@ from basicsr.models.base_model import BaseModel
 from torch import nn
 
 from seeclear_arch.compat import scope
+from tests.helpers import resume_experiment
 
 NO_CUDA = not torch.cuda.is_available()
 needs_no_cuda = pytest.mark.skipif(not NO_CUDA, reason='the unpatched path only fails without CUDA')
 IN_SCOPE = {scope.YML_KEY: True}  # a plain BaseModel opted in to SeeClear's additions
 
 
-def _resume_opt(tmp_path, monkeypatch):
-    state_dir = tmp_path / 'experiments' / 'exp' / 'training_states'
-    state_dir.mkdir(parents=True)
-    torch.save({'epoch': 0, 'iter': 2, 'optimizers': [], 'schedulers': []}, state_dir / '2.state')
-    (tmp_path / 'experiments' / 'exp' / 'models').mkdir()
-    torch.save({'params': {}}, tmp_path / 'experiments' / 'exp' / 'models' / 'net_g_2.pth')
-    monkeypatch.chdir(tmp_path)
-    models = str(tmp_path / 'experiments' / 'exp' / 'models')
-    return {'name': 'exp', 'auto_resume': True, 'network_g': {}, 'path': {'resume_state': None, 'models': models}}
-
-
 def test_auto_resume_ignores_a_truncated_newest_state(tmp_path, monkeypatch):
-    opt = dict(_resume_opt(tmp_path, monkeypatch), **IN_SCOPE)
+    opt = dict(resume_experiment(tmp_path, monkeypatch), **IN_SCOPE)
     (tmp_path / 'experiments' / 'exp' / 'training_states' / '4.state').write_bytes(b'PK\x03\x04 truncated')
     loaded = []
     with monkeypatch.context() as m:  # what BasicSR's own function would load (its CUDA mapping stubbed)

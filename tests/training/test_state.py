@@ -16,7 +16,7 @@ from torch.utils.data import DataLoader
 from seeclear_arch.training import state as ts
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-FAULT_SCRIPT = osp.join(REPO, 'scripts', 'fault_injection_resume.py')
+FAULT_SCRIPT = osp.join(REPO, 'benchmarks', 'fault_injection_resume.py')
 
 
 def _draws():
@@ -49,6 +49,7 @@ def test_resumable_sampler_and_counting_prefetcher_continue_mid_epoch():
     ts.PROGRESS.reset_all()
 
 
+@pytest.mark.slow
 def test_atomic_save_killed_midway_keeps_the_old_file(tmp_path):
     path = str(tmp_path / 'net_g_3.pth')
     ts.atomic_torch_save({'params': torch.zeros(3)}, path)
@@ -87,6 +88,7 @@ def test_find_resume_state_takes_the_newest_complete_pair(tmp_path, bad):
     assert path.endswith('2.state') and len(skipped) == 1 and '4.state' in skipped[0]
 
 
+@pytest.mark.slow
 def test_fault_injection_two_kills_resume_bit_exact(tmp_path):
     """SIGKILL during a checkpoint write and at a random iteration; the final weights equal an uninterrupted run."""
     proc = subprocess.run([sys.executable, FAULT_SCRIPT, '--kills', '2', '--iters', '12', '--workdir', str(tmp_path)],

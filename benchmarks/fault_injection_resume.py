@@ -1,6 +1,6 @@
 """Kill a tiny SeeClear training run with SIGKILL at random moments, resume it each time, and check the result.
 
-    python scripts/fault_injection_resume.py --kills 10 --iters 40 --workdir /tmp/seeclear_faults
+    python -m benchmarks.fault_injection_resume --kills 10 --iters 40 --workdir /tmp/seeclear_faults
 
 1. A reference run trains a tiny ``SeeClearConvDenoiser`` experiment (the test suite's generated data, batch 1,
    a checkpoint every 3 iterations, EMA on) for ``--iters`` iterations without interruption.
@@ -28,9 +28,9 @@ from typing import Dict, List, Optional, Tuple
 
 import torch
 
+from tests import helpers as te  # the tests' tiny generated experiment
+
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
-sys.path.insert(0, osp.join(REPO, 'tests', 'models'))
-import tiny_experiment as te  # noqa: E402
 
 NAME = 'fault_tiny'
 ITER_RE = re.compile(r'iter:\s+(\d+),')

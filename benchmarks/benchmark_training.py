@@ -1,7 +1,7 @@
 """Time SeeClear training steps and measure their peak memory, on random data of the yml's shapes.
 
 Usage:
-    python scripts/benchmark_training.py -opt options/train_seeclear_demo.yml [--precision fp32|bf16|fp16] \
+    python -m benchmarks.benchmark_training -opt options/train_seeclear_demo.yml [--precision fp32|bf16|fp16] \
         [--grad-checkpoint] [--iters 5] [--warmup 2] [--batch B] [--num-clips K] [--gt-size 256] \
         [--device cpu|cuda] [--random-distiller] [--json out.json]
 
@@ -20,20 +20,17 @@ import json
 import logging
 import os
 import statistics
-import sys
 import time
 from typing import Dict, List
 
-# the repo copy of seeclear_arch must win over an installed one (basicsr's import may pull that in)
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-import torch  # noqa: E402
-from basicsr.models import build_model  # noqa: E402
-from basicsr.utils import get_root_logger  # noqa: E402
-from benchmark_sampling import peak_memory_mib, sync  # noqa: E402
+import torch
+from basicsr.models import build_model
+from basicsr.utils import get_root_logger
 
-import seeclear_arch  # noqa: E402,F401  (registers the archs and the model)
-from seeclear_arch.inference.video import read_options  # noqa: E402
-from seeclear_arch.sampling.precision import PRECISIONS  # noqa: E402
+import seeclear_arch  # noqa: F401  (registers the archs and the model)
+from benchmarks.benchmark_sampling import peak_memory_mib, sync
+from seeclear_arch.inference.video import read_options
+from seeclear_arch.sampling.precision import PRECISIONS
 
 
 def parse_args(argv: List[str] = None) -> argparse.Namespace:

@@ -1,7 +1,7 @@
 """Time the U-Net's per-layer operations on NCHW against channels-last features, on this machine.
 
 Usage:
-    python scripts/benchmark_layout.py [--shape 5x112x128x128] [--repeats 7] [--threads 2]
+    python -m benchmarks.benchmark_layout [--shape 5x112x128x128] [--repeats 7] [--threads 2]
 
 For one (N, C, H, W) feature shape, prints the median milliseconds of: a 3x3 convolution C -> C, a 1x1 convolution
 C -> 2C, a depthwise 3x3 convolution, GroupNorm, the permute-and-copy LayerNorm2d needs on NCHW features (free on

@@ -1,8 +1,7 @@
-"""scripts/benchmark_training.py on a tiny SeeClearNet experiment (no dataset is read)."""
+"""benchmarks/benchmark_training.py on a tiny SeeClearNet experiment (no dataset is read)."""
 import importlib
 import json
 import sys
-from os import path as osp
 
 import pytest
 
@@ -10,8 +9,7 @@ from tests.helpers import tiny_opt, train_options, write_yml
 
 
 def _script(repo_root: str, monkeypatch):
-    monkeypatch.syspath_prepend(osp.join(repo_root, 'scripts'))
-    return importlib.import_module('benchmark_training')
+    return importlib.import_module('benchmarks.benchmark_training')
 
 
 def test_benchmark_training_reports_speed_and_memory(tmp_path, repo_root, monkeypatch, capsys):

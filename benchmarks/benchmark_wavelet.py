@@ -1,18 +1,15 @@
 """Time one-level 2D Haar DWT + inverse: this repo's Haar (depthwise conv), a view/einsum Haar and ptwt.
 
-Usage: python scripts/benchmark_wavelet.py [--shape 5 64 128 128] [--runs 20] [--device cpu]
+Usage: python -m benchmarks.benchmark_wavelet [--shape 5 64 128 128] [--runs 20] [--device cpu]
 """
 import argparse
-import os
 import statistics
-import sys
 import time
 
 import ptwt
 import torch
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from seeclear_arch.archs.wavelet import haar_dwt, haar_idwt  # noqa: E402
+from seeclear_arch.archs.wavelet import haar_dwt, haar_idwt
 
 
 def einsum_pair(x: torch.Tensor) -> torch.Tensor:

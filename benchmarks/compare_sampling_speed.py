@@ -2,7 +2,7 @@
 
 Usage:
     git worktree add ../seeclear_base 4a3ef1b   # the code to compare with
-    python scripts/compare_sampling_speed.py -opt options/train_seeclear_reds.yml --base ../seeclear_base \
+    python -m benchmarks.compare_sampling_speed -opt options/train_seeclear_reds.yml --base ../seeclear_base \
         [--random-distiller] [--lr-size 128x128] [--clip 5] [--steps 2] [--rounds 2] [--dtype float32]
 
 On a shared machine, runs in separate processes see different loads; here both codes run alternately (base, new,
@@ -25,14 +25,14 @@ import time
 from types import ModuleType
 from typing import Callable, Dict, List, Tuple
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, REPO)  # the repo copy of seeclear_arch must win over an installed one
-import torch  # noqa: E402
-from basicsr.utils import registry  # noqa: E402
+import torch
+from basicsr.utils import registry
 
-import seeclear_arch  # noqa: E402,F401  (registers the archs and the model)
-from seeclear_arch.inference.video import build_inference_model  # noqa: E402
-from seeclear_arch.sampling.engine import sample_clip  # noqa: E402
+import seeclear_arch  # noqa: F401  (registers the archs and the model)
+from seeclear_arch.inference.video import build_inference_model
+from seeclear_arch.sampling.engine import sample_clip
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 BASE_NAME = 'seeclear_compare_base'
 
@@ -99,8 +99,7 @@ def base_network(base: ModuleType, opt: dict, weights: Dict[str, torch.Tensor]) 
 
 def main() -> None:
     args = parse_args()
-    sys.path.insert(0, os.path.join(REPO, 'scripts'))
-    from benchmark_sampling import benchmark_options, parse_size  # same options as the benchmark
+    from benchmarks.benchmark_sampling import benchmark_options, parse_size  # same options as the benchmark
 
     h, w = parse_size(args.lr_size)
     args.device, args.compile = 'cpu', False

@@ -1,7 +1,7 @@
 """Time SeeClear's sampler on one clip with random weights.
 
 Usage:
-    python scripts/benchmark_sampling.py -opt options/train_seeclear_demo.yml [--lr-size 64x64] [--clip 5] \
+    python -m benchmarks.benchmark_sampling -opt options/train_seeclear_demo.yml [--lr-size 64x64] [--clip 5] \
         [--steps 15] [--repeats 3] [--device cpu|cuda] [--dtype float32|bfloat16|float16] [--random-distiller] \
         [--tile 0] [--tile-overlap 8] [--warmup 1] [--no-flops] [--matmul-size 2048] [--profile K] [--compile] \
         [--no-keep-freed-memory] [--json PATH]
@@ -31,22 +31,18 @@ import argparse
 import copy
 import json
 import logging
-import os
 import resource
 import statistics
-import sys
 import time
 from typing import Callable, Dict, List
 
-# the repo copy of seeclear_arch must win over an installed one (basicsr's import may pull that in)
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-import torch  # noqa: E402
-from basicsr.utils import get_root_logger  # noqa: E402
+import torch
+from basicsr.utils import get_root_logger
 
-import seeclear_arch  # noqa: E402,F401  (registers the archs and the model)
-from seeclear_arch.inference.video import build_inference_model, load_inference_options, read_options  # noqa: E402
-from seeclear_arch.sampling.engine import DTYPES, sample_clip  # noqa: E402
-from seeclear_arch.sampling.tiling import plan_tiles, tile_align  # noqa: E402
+import seeclear_arch  # noqa: F401  (registers the archs and the model)
+from seeclear_arch.inference.video import build_inference_model, load_inference_options, read_options
+from seeclear_arch.sampling.engine import DTYPES, sample_clip
+from seeclear_arch.sampling.tiling import plan_tiles, tile_align
 
 
 def parse_args() -> argparse.Namespace:

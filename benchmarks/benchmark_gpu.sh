@@ -6,7 +6,7 @@
 #   2. sampling time per 512^2 frame from 128^2 LR at 15 steps (paper Table 5: 1.142 s), fp32 and bf16, eager and
 #      compiled (--compile, val.compile);
 #   3. peak memory of sampling a 1080p output (LR 270x480), bf16 and fp32.
-# Usage: bash scripts/benchmark_gpu.sh [OUT_DIR]   (default results/benchmark_gpu; one log per run, then a summary)
+# Usage: bash benchmarks/benchmark_gpu.sh [OUT_DIR]   (default results/benchmark_gpu; one log per run, then a summary)
 # Each run is a separate process, so each peak is its own. A run that fails (e.g. out of memory) is reported as
 # FAILED in the summary and the next one still runs.
 set -u
@@ -22,12 +22,12 @@ run() {  # run NAME COMMAND...: log to $OUT/NAME.log
   if "$@" > "$OUT/$name.log" 2>&1; then echo "   ok"; else echo "   FAILED (exit $?), see $OUT/$name.log"; fi
 }
 
-TRAIN=(scripts/benchmark_training.py -opt "$OPT" --device cuda --random-distiller --iters 10 --warmup 3)
+TRAIN=(benchmarks/benchmark_training.py -opt "$OPT" --device cuda --random-distiller --iters 10 --warmup 3)
 run train_fp32 "$PY" "${TRAIN[@]}" --precision fp32 --json "$OUT/train_fp32.json"
 run train_bf16 "$PY" "${TRAIN[@]}" --precision bf16 --json "$OUT/train_bf16.json"
 run train_bf16_ckpt "$PY" "${TRAIN[@]}" --precision bf16 --grad-checkpoint --json "$OUT/train_bf16_ckpt.json"
 
-SAMPLE=(scripts/benchmark_sampling.py -opt "$OPT" --device cuda --random-distiller --clip 5 --steps 15 --repeats 3)
+SAMPLE=(benchmarks/benchmark_sampling.py -opt "$OPT" --device cuda --random-distiller --clip 5 --steps 15 --repeats 3)
 run sample512_fp32 "$PY" "${SAMPLE[@]}" --lr-size 128x128 --dtype float32
 run sample512_bf16 "$PY" "${SAMPLE[@]}" --lr-size 128x128 --dtype bfloat16
 run sample512_bf16_compiled "$PY" "${SAMPLE[@]}" --lr-size 128x128 --dtype bfloat16 --compile

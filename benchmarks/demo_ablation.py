@@ -1,9 +1,9 @@
 """Table 2 rows at demo scale on CPU, several seeds: train, sample the held-out demo sequences, measure.
 
 Usage:
-    python scripts/demo_ablation.py [--rows 1,4,7] [--seeds 0,1,2] [--iters 1500] [--jobs 2] \
+    python -m benchmarks.demo_ablation [--rows 1,4,7] [--seeds 0,1,2] [--iters 1500] [--jobs 2] \
         [--out results/demo_ablation]
-    python scripts/demo_ablation.py --report-only   # the table from runs already made
+    python -m benchmarks.demo_ablation --report-only   # the table from runs already made
 
 Each (row, seed) trains ``options/train_seeclear_demo.yml`` with the row's switches and ``manual_seed`` (no
 validation during training), then samples ``options/test_seeclear_demo.yml`` with memory carried and, for rows with
@@ -24,8 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from os import path as osp
 from typing import Dict, List
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
-from seeclear_arch.evaluation.compare import clip_report, summarise  # noqa: E402
+from seeclear_arch.evaluation.compare import clip_report, summarise
 
 ROWS = {  # Table 2: switches of SeeClearNet (DWT on in all three)
     1: dict(use_semantic=False, use_mfsa=False, use_incam=False, use_category=False),
