@@ -25,16 +25,25 @@ def is_image_file(name: str) -> bool:
     return name.lower().endswith(IMG_EXTENSIONS)
 
 
+def _data_hint(path: str) -> str:
+    """What creates a missing folder of the shipped ymls (datasets/README.md has every tree)."""
+    if 'datasets/demo' in path.replace(os.sep, '/'):
+        return (' The demo data is made offline by `python -m scripts.prepare_demo_data` (or `bash '
+                'scripts/quickstart.sh`) run from the repository root, where the shipped ymls expect to be run.')
+    return ' datasets/README.md says how to lay out and prepare REDS, Vimeo-90K and Vid4.'
+
+
 def check_root(path: Optional[str], option: str, backend: str = 'disk') -> str:
     """Return ``path`` if it is an existing, non-empty data folder (or LMDB); raise naming ``option`` otherwise."""
     if not path:
         raise ValueError(f'Option `{option}` is required but not set.')
     path = str(path)
     if not osp.isdir(path):
-        raise FileNotFoundError(f'Option `{option}`: data folder {path} does not exist.')
+        where = '' if osp.isabs(path) else f' (a relative path, read from the working directory {os.getcwd()})'
+        raise FileNotFoundError(f'Option `{option}`: data folder {path} does not exist{where}.{_data_hint(path)}')
     if backend == 'lmdb' and not osp.isfile(osp.join(path, 'data.mdb')):
         raise FileNotFoundError(f'Option `{option}`: {path} is not an LMDB (no data.mdb inside); '
-                                'create one with scripts/create_lmdb.py or use io_backend type disk.')
+                                'create one with `python -m scripts.create_lmdb` or use io_backend type disk.')
     if not os.listdir(path):
         raise FileNotFoundError(f'Option `{option}`: data folder {path} is empty.')
     return path

@@ -50,7 +50,7 @@ def read_meta_info(path: Optional[str], option: str = 'meta_info_file',
         raise ValueError(f'Option `{option}` is required but not set.')
     if not osp.isfile(path):
         raise FileNotFoundError(f'Option `{option}`: meta info file {path} does not exist; '
-                                'create it with scripts/generate_meta_info.py.')
+                                'create it with `python -m scripts.generate_meta_info`.')
     with open(path, 'r', encoding='utf-8') as f:
         lines = [(i + 1, ln.strip()) for i, ln in enumerate(f) if ln.strip()]
     if not lines:

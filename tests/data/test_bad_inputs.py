@@ -35,6 +35,13 @@ def test_missing_or_unset_root(reds_tree, tmp_path, option):
         SeeClearREDSDataset(reds_opt(reds_tree, **{option: None}))
 
 
+def test_a_missing_relative_demo_folder_says_where_it_looked_and_what_makes_it(reds_tree, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(FileNotFoundError, match=r'datasets/demo/test/BIx4 does not exist \(a relative path, read from '
+                       rf'the working directory {re.escape(str(tmp_path))}\)\. .*python -m scripts\.prepare_demo_data'):
+        SeeClearREDSDataset(reds_opt(reds_tree, dataroot_lq='datasets/demo/test/BIx4'))
+
+
 def test_empty_roots(reds_tree, vid4_tree, tmp_path):
     empty = tmp_path / 'empty'
     empty.mkdir()
