@@ -17,12 +17,14 @@ import os
 import sys
 import time
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from os import path as osp
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
 
 from seeclear_arch.evaluation import report as eval_report
+from seeclear_arch.evaluation.compare import SequenceVisuals
 from seeclear_arch.evaluation.frames import (
     EvalSource,
     bicubic_frames,
@@ -33,6 +35,14 @@ from seeclear_arch.evaluation.frames import (
 from seeclear_arch.evaluation.metrics import CPU_METRICS, SPECS, NetworkMetrics, cpu_frame_metrics, resolve_metric_names
 
 Values = Dict[str, Dict[str, Dict[str, List[float]]]]  # method -> sequence -> metric -> per frame / pair
+
+
+def _point(text: str) -> Tuple[int, int]:
+    try:
+        x, y = (int(v) for v in text.split(','))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f'expected X,Y in pixels, got {text!r}') from None
+    return x, y
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
@@ -60,14 +70,23 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument('--workers', type=int, default=min(4, os.cpu_count() or 1),
                         help='processes for PSNR/SSIM/NIQE/Farneback (1: no pool)')
     parser.add_argument('--out', required=True, help='results JSON path (CSV, .md and _plots/ next to it)')
+    parser.add_argument('--crops', type=int, default=0, metavar='SIZE',
+                        help='also write SIZE x SIZE crops (HR pixels) of one frame per sequence side by side, one '
+                             'labelled column per method and GT, to <out stem>_visuals/crops/')
+    parser.add_argument('--crop-center', type=_point, metavar='X,Y', help='crop centre (default: the frame centre)')
+    parser.add_argument('--crop-frame', type=int, help='frame index of the crops (default: the middle frame)')
+    parser.add_argument('--xt-profiles', action='store_true',
+                        help='also write x-t profiles (one pixel row of every frame stacked over time; flicker shows '
+                             'as horizontal stripes) to <out stem>_visuals/profiles/')
+    parser.add_argument('--xt-row', type=int, help='pixel row of the x-t profiles (default: the middle row)')
     parser.add_argument('--no-plots', action='store_true')
     parser.add_argument('--quiet', action='store_true', help='no progress bar')
     parser.add_argument('--random-weights', action='store_true', help=argparse.SUPPRESS)  # tests only
     args = parser.parse_args(argv)
     if not args.sr and not args.bicubic_from:
         parser.error('nothing to evaluate: give at least one --sr NAME=DIR or --bicubic-from LQ_ROOT')
-    if args.workers < 1 or args.batch_size < 1 or args.crop_border < 0 or args.scale < 1:
-        parser.error('--workers, --batch-size and --scale must be >= 1, --crop-border >= 0')
+    if args.workers < 1 or args.batch_size < 1 or args.crop_border < 0 or args.scale < 1 or args.crops < 0:
+        parser.error('--workers, --batch-size and --scale must be >= 1, --crop-border and --crops >= 0')
     return args
 
 
@@ -144,6 +163,10 @@ def evaluate(args: argparse.Namespace) -> Tuple[Values, Dict[str, List[str]], fl
     values: Values = {s.name: {} for s in sources}
     start = time.time()
     pool = make_pool(args.workers)
+    visuals = None
+    if args.crops or args.xt_profiles:
+        visuals = SequenceVisuals(osp.splitext(args.out)[0] + '_visuals', args.crops, args.xt_profiles,
+                                  args.crop_center, args.crop_frame, args.xt_row)
     try:
         progress = eval_report.progress(len(gt_seqs) * len(sources), args.quiet)
         for seq, gt_paths in gt_seqs.items():
@@ -158,8 +181,13 @@ def evaluate(args: argparse.Namespace) -> Tuple[Values, Dict[str, List[str]], fl
                 result = network(sr) if network is not None else {}
                 result.update(gather_cpu(jobs))
                 values[source.name][seq] = {n: result[n] for n in names}
+                if visuals is not None:
+                    visuals.add(source.name, sr)
                 progress.set_postfix_str(f'{seq} / {source.name}')
                 progress.update()
+            if visuals is not None:
+                visuals.add('GT', gt)
+                visuals.write(seq)
         progress.close()
     finally:
         if pool is not None:

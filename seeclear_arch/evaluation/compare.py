@@ -27,7 +27,7 @@ import numpy as np
 from basicsr.metrics import calculate_psnr, calculate_ssim
 
 from seeclear_arch.data.atomic_files import write_png, write_text
-from seeclear_arch.evaluation.frames import bicubic_upscale
+from seeclear_arch.evaluation.frames import bicubic_upscale, read_frame
 from seeclear_arch.metrics.temporal_metric import tof_farneback_per_pair
 
 Table = Dict[str, Dict[str, Tuple[float, float]]]  # {sequence: {label: (psnr, ssim)}}
@@ -48,17 +48,10 @@ class Visuals:
     row: Optional[int] = None
 
 
-def _read(path: str) -> np.ndarray:
-    img = cv2.imread(path, cv2.IMREAD_COLOR)
-    if img is None:
-        raise FileNotFoundError(f'cannot read image {path}')
-    return img
-
-
 def bicubic_frame(lq_path: str, scale: int) -> np.ndarray:
     """The ``bicubic`` row of every table: MATLAB-style imresize of one LR frame (``frames.bicubic_upscale``, the
     published tables' convention and ``seeclear-evaluate``'s), as a uint8 BGR image."""
-    return bicubic_upscale(_read(lq_path), scale)
+    return bicubic_upscale(read_frame(lq_path), scale)
 
 
 def _sr_path(run_dir: str, folder: str, stem: str) -> str:
@@ -95,9 +88,9 @@ def compare_runs(gt_root: str, lq_root: str, runs: Dict[str, str], scale: int = 
         rows: Dict[str, List[np.ndarray]] = {label: [] for label in [*per_label, 'GT']}
         crop_at = _crop_frame(visuals, len(pairs))
         for t, (gt_path, lq_path) in enumerate(pairs):
-            gt, stem = _read(gt_path), osp.splitext(osp.basename(gt_path))[0]
+            gt, stem = read_frame(gt_path), osp.splitext(osp.basename(gt_path))[0]
             imgs = {'bicubic': bicubic_frame(lq_path, scale)}
-            imgs.update({label: _read(_sr_path(run_dir, folder, stem)) for label, run_dir in runs.items()})
+            imgs.update({label: read_frame(_sr_path(run_dir, folder, stem)) for label, run_dir in runs.items()})
             for label, img in imgs.items():
                 per_label[label].append(_scores(img, gt, y_channel))
             if visuals is not None:
@@ -164,6 +157,42 @@ def side_by_side(panels: Sequence[np.ndarray], gap: int = GAP, labels: Optional[
     return np.concatenate([header, strip], axis=0)
 
 
+class SequenceVisuals:
+    """``seeclear-evaluate --crops SIZE --xt-profiles``: for one sequence, a crop of one frame and the x-t profile
+    of one pixel row for each method, written side by side with labelled columns (``crops/<seq>.png``,
+    ``profiles/<seq>_xt.png`` under ``out_dir``)."""
+
+    def __init__(self, out_dir: str, crop_size: int = 0, profiles: bool = False,
+                 center: Optional[Tuple[int, int]] = None, frame: Optional[int] = None, row: Optional[int] = None):
+        self.out_dir, self.crop_size, self.profiles = out_dir, crop_size, profiles
+        self.center, self.frame, self.row = center, frame, row
+        self.crops: Dict[str, np.ndarray] = {}
+        self.rows: Dict[str, np.ndarray] = {}
+
+    def add(self, label: str, frames: Sequence[np.ndarray]) -> None:
+        """One method's (or the GT's) frames of the sequence."""
+        if self.crop_size:
+            t = len(frames) // 2 if self.frame is None else self.frame
+            if not 0 <= t < len(frames):
+                raise ValueError(f'--crop-frame {t} is out of range for a sequence of {len(frames)} frames.')
+            self.crops[label] = crop(frames[t], self.crop_size, self.center)
+        if self.profiles:
+            r = frames[0].shape[0] // 2 if self.row is None else self.row
+            if not 0 <= r < frames[0].shape[0]:
+                raise ValueError(f'--xt-row {r} is out of range for frames of height {frames[0].shape[0]}.')
+            self.rows[label] = np.stack([f[r] for f in frames])
+
+    def write(self, sequence: str) -> None:
+        """Write the sequence's images and start the next sequence."""
+        if self.crops:
+            write_png(osp.join(self.out_dir, 'crops', f'{sequence}.png'),
+                      side_by_side(list(self.crops.values()), labels=list(self.crops)))
+        if self.rows:
+            write_png(osp.join(self.out_dir, 'profiles', f'{sequence}_xt.png'),
+                      side_by_side(list(self.rows.values()), labels=list(self.rows)))
+        self.crops, self.rows = {}, {}
+
+
 # ------------------------------------------------------------------------------------------------ tables
 def mean_row(table: Table) -> Dict[str, Tuple[float, float]]:
     """Mean over sequences of each label's (psnr, ssim)."""
@@ -188,9 +217,9 @@ def _sequence_frames(gt_root: str, lq_root: str, sr_dir: str, folder: str):
     gt_paths = sorted(glob.glob(osp.join(gt_root, folder, '*.png')))
     lq_paths = sorted(glob.glob(osp.join(lq_root, folder, '*.png')))
     stems = [osp.splitext(osp.basename(p))[0] for p in gt_paths]
-    gts = [_read(p) for p in gt_paths]
-    srs = [_read(_sr_path(sr_dir, folder, s)) for s in stems]
-    bics = [bicubic_frame(p, round(gts[0].shape[0] / _read(p).shape[0])) for p in lq_paths]
+    gts = [read_frame(p) for p in gt_paths]
+    srs = [read_frame(_sr_path(sr_dir, folder, s)) for s in stems]
+    bics = [bicubic_frame(p, round(gts[0].shape[0] / read_frame(p).shape[0])) for p in lq_paths]
     return gts, srs, bics
 
 

@@ -120,3 +120,23 @@ def test_console_script_declared(repo_root):
     assert "'seeclear-evaluate=seeclear_arch.evaluation.cli:main'" in setup_py
     with open(osp.join(repo_root, 'requirements.txt')) as f:
         assert 'matplotlib==' in f.read()
+
+
+def test_crops_and_xt_profiles_of_every_method(trees, tmp_path):
+    """``--crops`` / ``--xt-profiles``: per sequence, one labelled column per method (bicubic first) and the GT."""
+    import cv2
+
+    from seeclear_arch.evaluation.compare import GAP, LABEL_H
+    out = str(tmp_path / 'vis' / 'eval.json')
+    _run(trees, out, '--metrics', 'psnr', '--crops', '8', '--crop-center', '10,12', '--xt-profiles', '--xt-row', '5')
+    folder = str(tmp_path / 'vis' / 'eval_visuals')
+    assert sorted(os.listdir(osp.join(folder, 'crops'))) == ['seqA.png', 'seqB.png']
+    crops = cv2.imread(osp.join(folder, 'crops', 'seqA.png'))
+    assert crops.shape == (LABEL_H + 8, 4 * 8 + 3 * GAP, 3)  # bicubic | noisy | same | GT
+    gt = cv2.imread(osp.join(trees['gt'], 'seqA', sorted(os.listdir(osp.join(trees['gt'], 'seqA')))[2]))
+    assert np.array_equal(crops[LABEL_H:, -8:], gt[8:16, 6:14])  # frame 4 // 2, centred on x=10, y=12
+    assert np.array_equal(crops[LABEL_H:, 2 * (8 + GAP):2 * (8 + GAP) + 8], crops[LABEL_H:, -8:])  # 'same' is GT
+    profile = cv2.imread(osp.join(folder, 'profiles', 'seqB_xt.png'))
+    assert profile.shape == (LABEL_H + 3, 4 * 32 + 3 * GAP, 3)  # 3 frames of row 5, 32 pixels wide
+    with pytest.raises(SystemExit):
+        evaluate.parse_args(['--gt', trees['gt'], '--sr', f'x={trees["same"]}', '--out', out, '--crop-center', '3'])
