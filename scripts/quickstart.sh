@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 bash scripts/setup_env.sh
 PY=.venv/bin/python
 [ -f datasets/demo/manifest.json ] || $PY -m scripts.prepare_demo_data
-export OMP_NUM_THREADS=${OMP_NUM_THREADS:-$(nproc)}
+# threads: each command takes the cores other processes leave idle (seeclear_arch/sampling/threads.py)
 
 echo "== DAT-light x4 on the whole LR frames: the training condition and the DAT-light row =="
 $PY -m seeclear_arch.data.condition_cache -opt options/train_seeclear_star_demo.yml \

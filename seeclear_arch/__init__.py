@@ -5,7 +5,14 @@ BasicSR's registries.  The BasicSR 1.4.2 compatibility shims are installed first
 ``import basicsr`` works with current torchvision; once basicsr is imported, its CPU / registry
 workarounds are patched in (``seeclear_arch.compat``).
 """
-from seeclear_arch import compat
+import sys
+
+from seeclear_arch.sampling import threads as _threads
+
+if _threads.is_seeclear_command(getattr(sys, 'orig_argv', sys.argv), sys.argv):
+    _threads.set_passive_wait_policy()  # before torch loads OpenMP (seeclear_arch.sampling.threads)
+
+from seeclear_arch import compat  # noqa: E402
 
 compat.install()
 

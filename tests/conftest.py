@@ -14,8 +14,11 @@ os.environ.setdefault('TRANSFORMERS_OFFLINE', '1')
 import torch  # noqa: E402
 
 import seeclear_arch  # noqa: E402,F401  (registers everything)
+from seeclear_arch.sampling import threads  # noqa: E402
 
-torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+# the commands' policy (seeclear_arch.sampling.threads): the cores other processes leave idle, at most 2
+torch.set_num_threads(threads.explicit_threads() or threads.choose_threads(min(2, os.cpu_count() or 1),
+                                                                           threads.busy_cores()))
 
 
 def pytest_configure(config):
@@ -51,4 +54,5 @@ def subprocess_env() -> dict:
     env = dict(os.environ)
     env['PYTHONPATH'] = REPO + os.pathsep + env.get('PYTHONPATH', '')
     env.setdefault('OMP_NUM_THREADS', '1')
+    env[threads.THREADS_ENV] = env['OMP_NUM_THREADS']  # a subprocess runs one thread unless a test says otherwise
     return env

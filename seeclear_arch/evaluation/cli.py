@@ -33,6 +33,7 @@ from seeclear_arch.evaluation.frames import (
     read_frames,
 )
 from seeclear_arch.evaluation.metrics import CPU_METRICS, SPECS, NetworkMetrics, cpu_frame_metrics, resolve_metric_names
+from seeclear_arch.sampling import threads
 
 Values = Dict[str, Dict[str, Dict[str, List[float]]]]  # method -> sequence -> metric -> per frame / pair
 
@@ -198,6 +199,7 @@ def evaluate(args: argparse.Namespace) -> Tuple[Values, Dict[str, List[str]], fl
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parse_args(argv)
+    threads.apply()  # the network metrics' threads: the idle cores, unless the environment says otherwise
     try:
         values, frame_names, seconds = evaluate(args)
     except (ValueError, FileNotFoundError) as err:

@@ -36,6 +36,7 @@ from seeclear_arch.inference.video import (
     run_inference,
     summarize,
 )
+from seeclear_arch.sampling import threads
 from seeclear_arch.sampling.engine import DTYPES
 from seeclear_arch.sampling.tiling import parse_tile
 
@@ -93,6 +94,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                         'GPU memory on CUDA)')
     parser.add_argument('--dtype', choices=tuple(DTYPES), help='network precision under autocast; the sampler '
                         'stays float32 (default: val.dtype, else float32)')
+    parser.add_argument('--threads', type=int, help='CPU threads (default: $SEECLEAR_THREADS, $OMP_NUM_THREADS, '
+                        'else the cores other processes leave idle)')
     parser.add_argument('--quiet', action='store_true', help='no progress bar')
     parser.add_argument('--verbose', action='store_true', help="show BasicSR's log (network printout, loading) and "
                         'a progress bar over each clip\'s steps')
@@ -101,7 +104,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
 
 def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
-    get_root_logger(log_level=logging.INFO if args.verbose else logging.WARNING)
+    logger = get_root_logger(log_level=logging.INFO if args.verbose else logging.WARNING)
+    threads.apply(args.threads, logger)
     video = None if args.video is None else (args.video or osp.join(args.output, 'sr.mp4'))
     try:
         result = run_inference(read_options(args.opt), args.input, args.output, weights=args.weights,
