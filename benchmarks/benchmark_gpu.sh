@@ -22,12 +22,12 @@ run() {  # run NAME COMMAND...: log to $OUT/NAME.log
   if "$@" > "$OUT/$name.log" 2>&1; then echo "   ok"; else echo "   FAILED (exit $?), see $OUT/$name.log"; fi
 }
 
-TRAIN=(benchmarks/benchmark_training.py -opt "$OPT" --device cuda --random-distiller --iters 10 --warmup 3)
+TRAIN=(-m benchmarks.benchmark_training -opt "$OPT" --device cuda --random-distiller --iters 10 --warmup 3)
 run train_fp32 "$PY" "${TRAIN[@]}" --precision fp32 --json "$OUT/train_fp32.json"
 run train_bf16 "$PY" "${TRAIN[@]}" --precision bf16 --json "$OUT/train_bf16.json"
 run train_bf16_ckpt "$PY" "${TRAIN[@]}" --precision bf16 --grad-checkpoint --json "$OUT/train_bf16_ckpt.json"
 
-SAMPLE=(benchmarks/benchmark_sampling.py -opt "$OPT" --device cuda --random-distiller --clip 5 --steps 15 --repeats 3)
+SAMPLE=(-m benchmarks.benchmark_sampling -opt "$OPT" --device cuda --random-distiller --clip 5 --steps 15 --repeats 3)
 run sample512_fp32 "$PY" "${SAMPLE[@]}" --lr-size 128x128 --dtype float32
 run sample512_bf16 "$PY" "${SAMPLE[@]}" --lr-size 128x128 --dtype bfloat16
 run sample512_bf16_compiled "$PY" "${SAMPLE[@]}" --lr-size 128x128 --dtype bfloat16 --compile

@@ -37,7 +37,7 @@ def run_once(args: argparse.Namespace, env: Dict[str, str]) -> float:
 
 def settings(cores: int, busy: Optional[float]) -> Dict[str, Dict[str, str]]:
     """Each setting's environment; the policy's thread count comes from the measured busy cores."""
-    chosen = threads.choose_threads(cores, busy)
+    chosen = threads.choose_threads(cores, busy, threads.allowed_cores())
     return {f'{cores} threads, spinning wait (OpenMP default)': {'OMP_NUM_THREADS': str(cores),
                                                                  'OMP_WAIT_POLICY': 'ACTIVE'},
             f'{cores} threads, passive wait': {'OMP_NUM_THREADS': str(cores), 'OMP_WAIT_POLICY': 'PASSIVE'},

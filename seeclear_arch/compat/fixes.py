@@ -145,11 +145,13 @@ def make_parse_options(original):
 
 def patch() -> None:
     """Apply 5, 9, 11 and the ``parse_options`` wrapper (idempotent)."""
+    import basicsr.test
     import basicsr.utils.options
     from basicsr.models.base_model import BaseModel
     from basicsr.utils.registry import Registry
 
     patch_attr(basicsr.utils.options, 'parse_options', make_parse_options)
+    patch_attr(basicsr.test, 'parse_options', make_parse_options)  # bound when basicsr.test was imported
     patch_attr(BaseModel, 'validation', make_validation)
     patch_attr(BaseModel, 'print_network', make_print_network)
     patch_attr(Registry, 'get', make_registry_get)

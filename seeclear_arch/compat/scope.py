@@ -1,4 +1,4 @@
-"""Which BasicSR experiments get SeeClear's additions to BasicSR (docs/training.md, "BasicSR fixes").
+"""Which BasicSR experiments get SeeClear's additions to BasicSR (docs/training.md, "BasicSR 1.4.2 workarounds").
 
 A plugin is a guest: installing SeeClear must not change a plain BasicSR experiment (``SRModel`` with ``MSRResNet``,
 say) in the same environment. So everything SeeClear adds to BasicSR's behaviour (atomic checkpoints, exact resume,

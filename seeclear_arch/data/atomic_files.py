@@ -1,13 +1,14 @@
 """The one atomic file writer of the package: checkpoints (training), frames and videos' side files (inference),
 condition caches, evaluation reports and images all go through :func:`write_bytes`.
 
-A file is written to a temporary name in its own folder (``.<name>.tmp-<pid>``), flushed and fsynced, then renamed
-over the target with ``os.replace`` and the folder fsynced: a reader, or a run resumed after a crash, sees the old
-file or the complete new one, never a truncated one. A failed write removes its temporary file; one left by a killed
-process is found by :func:`stale_temporaries`.
+A file is written to a temporary name in its own folder (``.<name>.tmp-<pid>-<thread>``), flushed and fsynced,
+then renamed over the target with ``os.replace`` and the folder fsynced: a reader, or a run resumed after a crash,
+sees the old file or the complete new one, never a truncated one. A failed write removes its temporary file; one
+left by a killed process is found by :func:`stale_temporaries`.
 """
 import glob
 import os
+import threading
 import time
 from os import path as osp
 from typing import List
@@ -21,16 +22,19 @@ TMP_MARK = '.tmp-'
 def temporary_name(path: str) -> str:
     """Where :func:`write_bytes` stages ``path``: a hidden file beside it, named after this process."""
     folder, name = osp.split(osp.abspath(path))
-    return osp.join(folder, f'.{name}{TMP_MARK}{os.getpid()}')
+    return osp.join(folder, f'.{name}{TMP_MARK}{os.getpid()}-{threading.get_ident()}')
 
 
 def _fsync_dir(folder: str) -> None:
+    """Make the rename durable where the file system allows it (best effort: the file is already in place)."""
     try:
         fd = os.open(folder, os.O_RDONLY)
     except OSError:
         return  # e.g. Windows: directories cannot be opened
     try:
         os.fsync(fd)
+    except OSError:
+        pass  # some file systems refuse fsync on a directory (EINVAL)
     finally:
         os.close(fd)
 

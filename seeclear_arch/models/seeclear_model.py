@@ -113,8 +113,10 @@ class SeeClearModel(VideoBaseModel):
 
     def __init__(self, opt: dict):
         super().__init__(opt)
-        if self.device.type == 'cpu' and opt.get('cpu_keep_freed_memory', True):
-            keep_freed_memory(get_root_logger())  # frame-sized activations: no page faults at every op
+        if self.device.type == 'cpu':
+            get_root_logger().info(f'CPU threads: {torch.get_num_threads()} (seeclear_arch.sampling.threads)')
+            if opt.get('cpu_keep_freed_memory', True):
+                keep_freed_memory(get_root_logger())  # frame-sized activations: no page faults at every op
         value_range = opt.get('diffusion_range', (-1.0, 1.0))
         if len(value_range) != 2 or not float(value_range[1]) > float(value_range[0]):
             raise ValueError(f'diffusion_range must be [low, high] with high > low, got {value_range}')
@@ -154,6 +156,8 @@ class SeeClearModel(VideoBaseModel):
         self.warp_on = train_opt.get('warp_on', 'output')
         if self.warp_on not in WARP_TARGETS:
             raise ValueError(f'train.warp_on must be one of {WARP_TARGETS}, got {self.warp_on!r}.')
+        if 'warp_on' in train_opt and not warp_opt:
+            raise ValueError('train.warp_on is set, but train.warp_opt (the loss it configures) is not.')
 
     def model_to_device(self, net: nn.Module) -> nn.Module:
         """Freeze the stage's untrained parameters before BasicSR wraps ``net_g`` in DDP."""

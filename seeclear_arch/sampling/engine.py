@@ -132,7 +132,7 @@ def _sample_clip(net: nn.Module, process: BlurringResShift, lq: torch.Tensor, y:
         (lq_k, y_k), cond = crops[k], conds[k]
         u_k = _crop(u_in, *tiles[k].hr(scale)) if tiled else u_in
         with autocast:
-            if int(t[0]) == last:  # Alg. 1 l. 43: the final step also yields the next clip's memory
+            if carry and int(t[0]) == last:  # Alg. 1 l. 43: the final step also yields the next clip's memory
                 x0_hat, updates[k] = final_step(net, u_k, y_k, lq_k, t, cond)
             else:
                 x0_hat = net(u_k, y_k, lq_k, t) if cond is None else net(u_k, y_k, lq_k, t, cond)
@@ -199,8 +199,8 @@ def sample_sequence(net: nn.Module, process: BlurringResShift, read_frames: Read
         carry: carry the memory from clip to clip (Alg. 1 l. 44).
         clips_per_chunk: clips per yielded chunk; 0 yields the whole sequence at once.
         device: where the network runs (default: the device of its first parameter).
-        progress: bars advanced per clip and per step (``models.progress``).
-        tile, tile_overlap: LR tile size (0 = whole frames) and overlap, see ``models.tiling``.
+        progress: bars advanced per clip and per step (``sampling.progress``).
+        tile, tile_overlap: LR tile size (0 = whole frames) and overlap, see ``sampling.tiling``.
         dtype: autocast dtype of the network calls (``float32``: none).
         noise_scale: posterior noise multiplier of every step (1: the exact posterior).
     """

@@ -7,9 +7,11 @@ that samples in 1.6 s on one thread took 53 s on two with one other busy process
 - ``OMP_WAIT_POLICY=PASSIVE`` unless the user set it: waiting threads sleep instead of spinning, so a thread that
   shares its core with another process does not also burn the time of the one that waits for it. It must be in the
   environment before torch loads OpenMP: ``seeclear_arch`` sets it on import, before it imports torch, when the
-  process is one of SeeClear's commands (``is_seeclear_command``); other programs that import the plugin keep theirs.
+  process is one of SeeClear's commands (``is_seeclear_command``; ``python -m`` is recognised on Python 3.10+);
+  other programs that import the plugin keep theirs.
 - ``choose_threads``: the cores that are idle now (two ``/proc/stat`` samples 0.2 s apart), at most torch's own
-  count, at least 1; ``apply`` sets it, and warns when the machine is busy. An explicit choice wins:
+  count, at least 1 (only the cores this process may run on count: cpusets, ``taskset``, Slurm); ``apply`` sets it,
+  and warns when the machine is busy; SeeClearModel logs the count in the experiment's log. An explicit choice wins:
   ``OMP_NUM_THREADS`` or ``SEECLEAR_THREADS`` in the environment, or a command's ``--threads``.
 """
 import logging
@@ -33,22 +35,27 @@ def set_passive_wait_policy() -> None:
 
 
 def _cpu_times() -> Optional[List[Tuple[int, int]]]:
-    """Per-core (busy, total) jiffies from /proc/stat, or None where it cannot be read."""
+    """(busy, total) jiffies of each core this process may run on (its affinity), from /proc/stat; None where it
+    cannot be read."""
+    allowed = os.sched_getaffinity(0) if hasattr(os, 'sched_getaffinity') else None
     try:
         with open('/proc/stat') as f:
-            lines = [line.split() for line in f if line.startswith('cpu') and line[3].isdigit()]
-    except OSError:
+            rows = [line.split() for line in f if line.startswith('cpu') and line[3:4].isdigit()]
+        times = []
+        for fields in rows:
+            if allowed is not None and int(fields[0][3:]) not in allowed:
+                continue  # other jobs' cores (cpusets, taskset, Slurm) are not ours to count
+            values = [int(v) for v in fields[1:]]
+            idle = values[3] + (values[4] if len(values) > 4 else 0)  # idle + iowait
+            times.append((sum(values) - idle, sum(values)))
+    except (OSError, ValueError, IndexError):
         return None
-    times = []
-    for fields in lines:
-        values = [int(v) for v in fields[1:]]
-        idle = values[3] + (values[4] if len(values) > 4 else 0)  # idle + iowait
-        times.append((sum(values) - idle, sum(values)))
-    return times
+    return times or None
 
 
 def busy_cores(interval: float = 0.2) -> Optional[float]:
-    """How many cores other processes keep busy, over ``interval`` seconds (this process sleeps meanwhile)."""
+    """How many of this process's allowed cores other processes keep busy, over ``interval`` seconds (this process
+    sleeps meanwhile)."""
     first = _cpu_times()
     if not first:
         return None
@@ -59,24 +66,31 @@ def busy_cores(interval: float = 0.2) -> Optional[float]:
     return sum((b2 - b1) / max(1, t2 - t1) for (b1, t1), (b2, t2) in zip(first, second))
 
 
+def allowed_cores() -> int:
+    """The cores this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else (os.cpu_count() or 1)
+
+
 def explicit_threads() -> Optional[int]:
-    """A thread count the user chose in the environment (``SEECLEAR_THREADS``, else ``OMP_NUM_THREADS``)."""
-    for name in (THREADS_ENV, 'OMP_NUM_THREADS'):
-        value = os.environ.get(name, '').strip()
-        if value:
-            try:
-                return max(1, int(value))
-            except ValueError:
-                raise ValueError(f'{name} must be a positive integer, got {value!r}') from None
-    return None
+    """A thread count the user chose in the environment: ``SEECLEAR_THREADS``, else the first level of
+    ``OMP_NUM_THREADS`` (OpenMP allows a list such as ``4,2``)."""
+    value = os.environ.get(THREADS_ENV, '').strip()
+    if value:
+        try:
+            return max(1, int(value))
+        except ValueError:
+            raise ValueError(f'{THREADS_ENV} must be a positive integer, got {value!r}') from None
+    first = os.environ.get('OMP_NUM_THREADS', '').split(',')[0].strip()
+    return max(1, int(first)) if first.isdigit() else None
 
 
-def choose_threads(cores: int, busy: Optional[float]) -> int:
-    """Threads for ``cores`` usable cores of which ``busy`` (None: unknown) are taken by others: the idle ones,
-    rounded down, at least 1."""
+def choose_threads(cores: int, busy: Optional[float], allowed: Optional[int] = None) -> int:
+    """Threads for a process that would use ``cores`` of its ``allowed`` cores (default: ``cores``), of which
+    ``busy`` (None: unknown) are taken by others: the idle ones, rounded down, at most ``cores``, at least 1."""
     if busy is None:
         return max(1, cores)
-    return max(1, min(cores, int(cores - busy + 0.25)))  # a core 75 % idle still counts
+    idle = (cores if allowed is None else allowed) - busy
+    return max(1, min(cores, int(idle + 0.25)))  # a core 75 % idle still counts
 
 
 def apply(requested: Optional[int] = None, logger: Optional[logging.Logger] = None) -> int:
@@ -87,7 +101,7 @@ def apply(requested: Optional[int] = None, logger: Optional[logging.Logger] = No
     if chosen is None:
         cores = torch.get_num_threads()
         busy = busy_cores()
-        chosen = choose_threads(cores, busy)
+        chosen = choose_threads(cores, busy, allowed_cores())
         if chosen < cores:
             (logger or logging.getLogger('basicsr')).warning(
                 f'Other processes keep {busy:.1f} of {cores} cores busy: using {chosen} thread(s) instead of '
@@ -101,7 +115,7 @@ def main() -> None:
     import torch
     busy = busy_cores()
     explicit = explicit_threads()
-    chosen = explicit or choose_threads(torch.get_num_threads(), busy)
+    chosen = explicit or choose_threads(torch.get_num_threads(), busy, allowed_cores())
     print(f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', '')} torch_default={torch.get_num_threads()} "
           f"busy_cores={'unknown' if busy is None else f'{busy:.2f}'} explicit={explicit or 'none'} threads={chosen}")
 

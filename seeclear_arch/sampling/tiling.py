@@ -138,7 +138,7 @@ class MemoryModel:
     """Peak memory of sampling a clip, in bytes: ``fixed + per_pixel * tile HR pixels * m + frame buffers``.
 
     ``fixed``: the process before sampling (weights, reader); ``per_pixel``: one network call's activations per HR
-    pixel of a frame, measured by :func:`seeclear_arch.sampling.engine.probe_memory`; frame buffers: the
+    pixel of a frame, measured by :func:`seeclear_arch.sampling.engine.probe_network_call`; frame buffers: the
     full-frame float32 tensors the engine keeps per clip (condition, state, blended ``x0_hat``, posterior
     terms, output: ``FRAME_BUFFERS`` of them).
     """

@@ -16,12 +16,23 @@ def test_choose_threads_takes_the_idle_cores(cores, busy, expected):
     assert threads.choose_threads(cores, busy) == expected
 
 
+def test_only_the_cores_this_process_may_use_count():
+    # 4 dedicated cores on a node where other jobs keep 60 of 64 busy: ours are idle
+    assert threads.choose_threads(4, busy=0.0, allowed=4) == 4
+    assert threads.choose_threads(2, busy=1.0, allowed=4) == 2  # torch uses 2 of 4 allowed, 3 are idle
+
+
 def test_an_explicit_choice_wins_and_a_bad_one_names_the_variable(monkeypatch):
     monkeypatch.delenv(threads.THREADS_ENV, raising=False)
     monkeypatch.setenv('OMP_NUM_THREADS', '3')
     assert threads.explicit_threads() == 3
     monkeypatch.setenv(threads.THREADS_ENV, '1')
     assert threads.explicit_threads() == 1
+    monkeypatch.delenv(threads.THREADS_ENV)
+    monkeypatch.setenv('OMP_NUM_THREADS', '4,2')  # OpenMP's nested list: the first level
+    assert threads.explicit_threads() == 4
+    monkeypatch.setenv('OMP_NUM_THREADS', 'abc')  # not ours to refuse: ignored
+    assert threads.explicit_threads() is None
     monkeypatch.setenv(threads.THREADS_ENV, 'two')
     with pytest.raises(ValueError, match='SEECLEAR_THREADS must be a positive integer'):
         threads.explicit_threads()
@@ -31,6 +42,7 @@ def test_apply_uses_the_idle_cores_and_warns_on_a_busy_machine(monkeypatch, capl
     monkeypatch.delenv(threads.THREADS_ENV, raising=False)
     monkeypatch.delenv('OMP_NUM_THREADS', raising=False)
     monkeypatch.setattr(threads, 'busy_cores', lambda interval=0.2: 1.0)
+    monkeypatch.setattr(threads, 'allowed_cores', lambda: 2)
     before = torch.get_num_threads()
     try:
         torch.set_num_threads(2)
