@@ -25,7 +25,9 @@ IN_SCOPE = {scope.YML_KEY: True}  # a plain BaseModel opted in to SeeClear's add
 
 def test_patches_are_installed_once():
     compat.patch_basicsr()  # idempotent: no wrapper around a wrapper
-    for fn in (basicsr.train.load_resume_state, dist_util._init_dist_pytorch, BaseModel.model_to_device, Registry.get):
+    import basicsr.test
+    for fn in (basicsr.train.load_resume_state, dist_util._init_dist_pytorch, BaseModel.model_to_device, Registry.get,
+               basicsr.test.parse_options, basicsr.train.parse_options):
         assert getattr(fn, '_seeclear_patched', False)
         assert not getattr(fn.__wrapped__, '_seeclear_patched', False)
 

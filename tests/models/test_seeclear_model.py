@@ -498,6 +498,8 @@ def test_warp_loss_on_the_residual_keeps_what_the_network_adds_consistent(root):
     assert any(not torch.equal(a, b) for a, b in zip(params, output_params))
     with pytest.raises(ValueError, match=r"train\.warp_on must be one of .*'flow'"):
         _one_training_step(root, lq, gt, warp_opt=warp, warp_on='flow')
+    with pytest.raises(ValueError, match=r'train\.warp_on is set, but train\.warp_opt'):
+        _one_training_step(root, lq, gt, warp_on='residual')
 
 
 def test_missing_pretrained_weights_name_the_option(root, tmp_path):
