@@ -1,8 +1,8 @@
 """The thread policy on a quiet and on a shared machine (docs/performance.md, "Threads").
 
 Times ``benchmarks.benchmark_sampling`` (one demo clip, fresh process per run) under each thread setting, first with
-nothing else running, then next to ``--busy`` processes that each keep one core busy (a pure-Python loop, as another
-user's job would). Settings: torch's default thread count with OpenMP's default (spinning) wait policy, the same with
+nothing else running, then next to ``--busy`` other processes (``--busy-kind``: a pure-Python loop that keeps one core busy,
+or a torch job that runs 2 spinning OpenMP threads, as a second test run or training would). Settings: torch's default thread count with OpenMP's default (spinning) wait policy, the same with
 ``OMP_WAIT_POLICY=PASSIVE``, one thread, and the policy of SeeClear's commands (passive waiting, the cores the busy
 processes leave idle: ``seeclear_arch.sampling.threads``). Prints one table; the machine must be otherwise idle.
 
@@ -20,7 +20,11 @@ from typing import Dict, List, Optional
 
 from seeclear_arch.sampling import threads
 
-BURN = 'while True: pass'
+BURNERS = {  # another user's job: a pure-Python loop (one core), or a torch job with its own 2 spinning threads
+    'python': ([sys.executable, '-c', 'while True: pass'], {}),
+    'torch': ([sys.executable, '-c', 'import torch\na = torch.randn(256, 256)\nwhile True: a @ a'],
+              {'OMP_NUM_THREADS': '2', 'OMP_WAIT_POLICY': 'ACTIVE'}),
+}
 
 
 def run_once(args: argparse.Namespace, env: Dict[str, str]) -> float:
@@ -47,7 +51,8 @@ def settings(cores: int, busy: Optional[float]) -> Dict[str, Dict[str, str]]:
 
 
 def measure(args: argparse.Namespace, num_busy: int) -> Dict[str, List[float]]:
-    burners = [subprocess.Popen([sys.executable, '-c', BURN]) for _ in range(num_busy)]
+    cmd, extra = BURNERS[args.busy_kind]
+    burners = [subprocess.Popen(cmd, env=dict(os.environ, **extra)) for _ in range(num_busy)]
     try:
         time.sleep(1.0 if burners else 0.0)
         busy = threads.busy_cores(0.5)
@@ -74,6 +79,8 @@ def main() -> None:
     parser.add_argument('--repeats', type=int, default=2, help='timed clips per process (median)')
     parser.add_argument('--rounds', type=int, default=2, help='processes per setting')
     parser.add_argument('--busy', type=int, default=1, help='busy processes in the shared-machine case')
+    parser.add_argument('--busy-kind', choices=tuple(BURNERS), default='python',
+                        help='what the busy processes run: a Python loop, or a 2-thread torch matmul loop')
     parser.add_argument('--cores', type=int, default=os.cpu_count() or 1)
     parser.add_argument('--timeout', type=int, default=900)
     args = parser.parse_args()
