@@ -1,10 +1,11 @@
 """The thread policy on a quiet and on a shared machine (docs/performance.md, "Threads").
 
 Times ``benchmarks.benchmark_sampling`` (one demo clip, fresh process per run) under each thread setting, first with
-nothing else running, then next to ``--busy`` other processes (``--busy-kind``: a pure-Python loop that keeps one core busy,
-or a torch job that runs 2 spinning OpenMP threads, as a second test run or training would). Settings: torch's default thread count with OpenMP's default (spinning) wait policy, the same with
-``OMP_WAIT_POLICY=PASSIVE``, one thread, and the policy of SeeClear's commands (passive waiting, the cores the busy
-processes leave idle: ``seeclear_arch.sampling.threads``). Prints one table; the machine must be otherwise idle.
+nothing else running, then next to ``--busy`` other processes (``--busy-kind``: a pure-Python loop that keeps one
+core busy, or a torch job with 2 spinning OpenMP threads, as a second test run or training would). Settings: torch's
+default thread count with OpenMP's default (spinning) wait policy, the same with ``OMP_WAIT_POLICY=PASSIVE``, one
+thread, and the policy of SeeClear's commands (passive waiting, the cores the busy processes leave idle:
+``seeclear_arch.sampling.threads``). Prints one table; the machine must be otherwise idle.
 
     python -m benchmarks.thread_policy -opt options/test_seeclear_demo.yml --lr-size 64x64 --clip 5 --steps 2
 """
