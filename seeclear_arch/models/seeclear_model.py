@@ -91,7 +91,7 @@ from seeclear_arch.diffusion import BlurringResShift
 from seeclear_arch.evaluation.report import write_sequence_metrics
 from seeclear_arch.metrics.temporal_metric import is_per_sequence
 from seeclear_arch.models.condition import Condition, bicubic_upsample  # noqa: F401 (re-exported)
-from seeclear_arch.models.temporal_losses import WARP_TARGETS, WarpConsistency, temporal_difference
+from seeclear_arch.models.temporal_losses import WarpConsistency, temporal_difference, warp_target
 from seeclear_arch.sampling.cpu_memory import keep_freed_memory
 from seeclear_arch.sampling.engine import sample_sequence, sampling_options
 from seeclear_arch.sampling.precision import MixedPrecision
@@ -153,11 +153,7 @@ class SeeClearModel(VideoBaseModel):
         if warp_opt:
             self.cri_warp = WarpConsistency(build_loss(dict(warp_opt)), train_opt.get('warp_flow', 'farneback'),
                                             self.device).to(self.device)
-        self.warp_on = train_opt.get('warp_on', 'output')
-        if self.warp_on not in WARP_TARGETS:
-            raise ValueError(f'train.warp_on must be one of {WARP_TARGETS}, got {self.warp_on!r}.')
-        if 'warp_on' in train_opt and not warp_opt:
-            raise ValueError('train.warp_on is set, but train.warp_opt (the loss it configures) is not.')
+        self.warp_on = warp_target(train_opt)
 
     def model_to_device(self, net: nn.Module) -> nn.Module:
         """Freeze the stage's untrained parameters before BasicSR wraps ``net_g`` in DDP."""

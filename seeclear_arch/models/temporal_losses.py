@@ -20,6 +20,16 @@ from seeclear_arch.metrics.optical_flow import FlowFn
 WARP_TARGETS = ('output', 'residual')  # train.warp_on: the predicted frames, or the prediction minus its condition
 
 
+def warp_target(train_opt: dict) -> str:
+    """``train.warp_on``, checked: ``'output'`` (default) or ``'residual'``, and only together with ``warp_opt``."""
+    target = train_opt.get('warp_on', 'output')
+    if target not in WARP_TARGETS:
+        raise ValueError(f'train.warp_on must be one of {WARP_TARGETS}, got {target!r}.')
+    if 'warp_on' in train_opt and not train_opt.get('warp_opt'):
+        raise ValueError('train.warp_on is set, but train.warp_opt (the loss it configures) is not.')
+    return target
+
+
 def temporal_difference(frames: torch.Tensor) -> torch.Tensor:
     """``x_t - x_{t-1}`` along the frames of ``(B, m, C, H, W)`` clips: ``(B, m - 1, C, H, W)``."""
     return frames[:, 1:] - frames[:, :-1]
