@@ -10,6 +10,7 @@ import cv2
 import numpy as np
 import torch
 import yaml
+from basicsr.archs import build_network
 
 from seeclear_arch.data.prepare import bicubic_downscale, generate_bicubic_lr, generate_meta_info
 
@@ -147,6 +148,15 @@ def clip_inputs(b=1, m=3, h=9, w=13, scale=4):
     y = torch.nn.functional.interpolate(lq.flatten(0, 1), scale_factor=scale, mode='bilinear').view(
         b, m, 3, h * scale, w * scale)
     return torch.randn_like(y), y, lq, torch.full((b,), 3.0)
+
+
+def trained_like(**kwargs) -> torch.nn.Module:
+    """A tiny net whose zero-initialised CaTeGory output is perturbed (as after training), so the query matters."""
+    net = build_network(tiny_opt(**kwargs)).eval()
+    for level in (*net.middle, *net.decoder):
+        if level.category is not None:
+            torch.nn.init.normal_(level.category.cross.attn.proj.weight, std=0.5)
+    return net
 
 
 # -------------------------------------------- Tiny synthetic frame trees, REDS-, Vimeo- and Vid4-like (data tests)

@@ -13,7 +13,7 @@ from basicsr.utils.registry import ARCH_REGISTRY, METRIC_REGISTRY
 from seeclear_arch.archs.denoiser import ClipDenoiser
 from seeclear_arch.data.video_test_dataset import SeeClearVideoTestDataset
 from seeclear_arch.models.condition import bicubic_upsample
-from tests.helpers import SCALE, make_dataset, model_options, val_dataset
+from tests.helpers import SCALE, model_options, val_dataset
 
 CALLS: List[Any] = []
 SEQ_LENGTHS: List[int] = []
@@ -50,13 +50,6 @@ if 'SeeClearTestRecordingDenoiser' not in ARCH_REGISTRY:
     ARCH_REGISTRY.register(type('SeeClearTestRecordingDenoiser', (_RecordingDenoiser, ), {}))
 if 'calculate_seeclear_test_seq_len' not in METRIC_REGISTRY:
     METRIC_REGISTRY._do_register('calculate_seeclear_test_seq_len', _seq_len_metric)
-
-
-@pytest.fixture(scope='module')
-def root(tmp_path_factory) -> str:
-    root = str(tmp_path_factory.mktemp('seeclear_model'))
-    make_dataset(osp.join(root, 'data'), val_frames=[7, 2])
-    return root
 
 
 def _batch(gt_value: float = 0.5):
@@ -232,86 +225,6 @@ def test_sequence_metric_without_gt_is_a_clear_error(root):
         model.sequence_metrics([np.zeros((4, 4, 3), np.uint8)] * 2, None)
 
 
-def _base_model(root, base_opt, base_mode, tmp_path):
-    from basicsr.archs import build_network
-    weights = osp.join(str(tmp_path), 'base.pth')
-    torch.save({'params': build_network(base_opt).state_dict()}, weights)
-    opt = model_options(root)
-    opt.update(network_base=base_opt, base_mode=base_mode)
-    opt['path'].update(pretrain_network_base=weights, strict_load_base=True, param_key_base='params')
-    return build_model(opt)
-
-
-@pytest.mark.parametrize('base_opt, base_mode, lr_size', [
-    ({'type': 'BasicVSR', 'num_feat': 4, 'num_block': 1, 'spynet_path': None}, 'sequence', 64),
-    ({'type': 'EDVR', 'num_feat': 8, 'num_frame': 3, 'deformable_groups': 1, 'num_extract_block': 1,
-      'num_reconstruct_block': 1}, 'sliding', 16),
-    ({'type': 'MSRResNet', 'num_feat': 4, 'num_block': 1, 'upscale': 4}, 'image', 16),  # a BasicSR image SR arch
-])
-def test_frozen_base_network_gives_the_condition(root, tmp_path, base_opt, base_mode, lr_size):
-    model = _base_model(root, base_opt, base_mode, tmp_path)
-    assert not any(p.requires_grad for p in model.net_base.parameters()) and not model.net_base.training
-    lq = torch.rand(1, 4, 3, lr_size, lr_size)
-    y = model.condition(lq)
-    assert y.shape == (1, 4, 3, lr_size * SCALE, lr_size * SCALE)
-    assert 0 <= y.min() and y.max() <= 1
-    assert not torch.allclose(y, bicubic_upsample(lq, SCALE), atol=1e-3)  # the base net, not bicubic
-
-
-def test_image_base_runs_on_each_frame_at_the_sampling_dtype(root, tmp_path):
-    model = _base_model(root, {'type': 'MSRResNet', 'num_feat': 4, 'num_block': 1, 'upscale': 4}, 'image', tmp_path)
-    lq = torch.rand(2, 3, 3, 8, 8)
-    y = model.condition(lq)
-    with torch.no_grad():
-        for i in range(3):
-            torch.testing.assert_close(y[:, i], model.net_base(lq[:, i]).clamp(0, 1))
-    dtypes = []
-    model.net_base.register_forward_hook(lambda mod, args, out: dtypes.append(out.dtype))
-    model.opt['val'].update(dtype='bfloat16')
-    model.feed_data({'lq': lq[:1]})
-    model.test()
-    assert dtypes == [torch.bfloat16] * 3 and model.output.dtype == torch.float32
-
-
-def test_a_base_with_its_own_weights_needs_no_path(root, caplog):
-    opt = model_options(root)
-    opt.update(network_base={'type': 'DATLight', 'upscale': 4}, base_mode='image')
-    model = build_model(opt)
-    assert 'random weights' not in caplog.text
-    y = model.condition(torch.rand(1, 2, 3, 8, 8))
-    assert y.shape == (1, 2, 3, 32, 32) and 0 <= y.min() and y.max() <= 1
-
-
-def test_training_uses_the_precomputed_condition_when_given(root):
-    model = build_model(model_options(root))
-    seen = []
-    model.get_bare_model(model.net_g).register_forward_hook(lambda mod, args, out: seen.append(args[1]))
-    lq, gt = torch.rand(1, 6, 3, 8, 8), torch.rand(1, 6, 3, 32, 32)
-    cond = torch.rand(1, 6, 3, 32, 32)
-    model.feed_data({'lq': lq, 'gt': gt, 'cond': cond})
-    model.optimize_parameters(1)
-    y = model.diffusion.to_range(model.clip_rows(cond))
-    torch.testing.assert_close(seen[-1], y)
-    model.feed_data({'lq': lq, 'gt': gt})
-    model.optimize_parameters(2)
-    torch.testing.assert_close(seen[-1], model.diffusion.to_range(model.clip_rows(bicubic_upsample(lq, SCALE))))
-
-
-def test_missing_base_weights_name_the_resume_option(root, tmp_path):
-    opt = model_options(root)
-    opt.update(network_base={'type': 'SeeClearConvDenoiser', 'num_feat': 4}, base_mode='sequence')
-    opt['path']['pretrain_network_base'] = osp.join(str(tmp_path), 'missing.pth')
-    with pytest.raises(FileNotFoundError, match='ignore_resume_networks'):
-        build_model(opt)
-
-
-def test_unknown_base_mode_is_an_error(root):
-    opt = model_options(root)
-    opt.update(network_base={'type': 'SeeClearConvDenoiser', 'num_feat': 4}, base_mode='slide')
-    with pytest.raises(ValueError, match='base_mode'):
-        build_model(opt)
-
-
 def test_clip_length_falls_back_to_the_training_clips_then_5(root):
     model = build_model(model_options(root))
     assert model.clip_length() == 3  # val.num_frame
@@ -431,75 +344,6 @@ def test_training_draws_the_process_noise(root, noise):
     x_t = seen[-1]  # (2 clips, 3 frames, ...)
     same = all(torch.allclose(x_t[:, k], x_t[:, 0]) for k in range(1, 3))
     assert same == (noise == 'shared')
-
-
-def _one_training_step(root, lq: torch.Tensor, gt: torch.Tensor, **train_opt):
-    """A model built with ``train_opt`` added to the tiny experiment's ``train`` section, after one seeded step:
-    the model and its parameters."""
-    torch.manual_seed(0)
-    opt = model_options(root)
-    opt['train'].update(train_opt)
-    model = build_model(opt)
-    model.feed_data({'lq': lq, 'gt': gt})
-    torch.manual_seed(1)
-    model.optimize_parameters(1)
-    return model, [p.detach().clone() for p in model.net_g.parameters()]
-
-
-def test_temporal_loss_is_off_by_default_and_penalises_flicker_when_set(root):
-    """``train.temporal_opt``: Charbonnier between the frame-to-frame differences of x0_hat and of the GT; a model
-    without it trains exactly as before."""
-    from seeclear_arch.models.seeclear_model import temporal_difference
-    lq, gt = torch.rand(1, 6, 3, 8, 8), torch.rand(1, 6, 3, 32, 32)
-    plain, plain_params = _one_training_step(root, lq, gt)
-    assert 'l_temporal' not in plain.log_dict and plain.cri_temporal is None
-    model, params = _one_training_step(root, lq, gt, temporal_opt={'type': 'CharbonnierLoss', 'loss_weight': 1.0,
-                                                                   'eps': 1e-12})
-    expected = (temporal_difference(model.output) - temporal_difference(model.clip_rows(gt))).pow(2)
-    assert model.log_dict['l_temporal'] == pytest.approx(float((expected + 1e-12).sqrt().mean()), rel=1e-5)
-    assert any(not torch.equal(a, b) for a, b in zip(params, plain_params))
-
-
-def test_warp_loss_is_off_by_default_and_added_when_set(root):
-    """``train.warp_opt``: Lai et al.'s loss of the predicted x0 along the GT flow is logged and trained; a model
-    without it trains exactly as before."""
-    from basicsr.losses import build_loss
-
-    from seeclear_arch.models.temporal_losses import WarpConsistency
-    lq = torch.rand(1, 6, 3, 8, 8)
-    texture = torch.nn.functional.avg_pool2d(torch.rand(1, 3, 44, 44), 5, stride=1)  # smooth, 40 x 40
-    gt = torch.stack([texture[0, :, k:k + 32, k:k + 32] for k in range(6)])[None]  # moving diagonally
-    plain, plain_params = _one_training_step(root, lq, gt)
-    assert 'l_warp' not in plain.log_dict and plain.cri_warp is None
-    warp = {'type': 'MSELoss', 'loss_weight': 1.0}
-    model, params = _one_training_step(root, lq, gt, warp_opt=warp)
-    expected = WarpConsistency(build_loss(dict(warp)))(model.output.detach(), model.clip_rows(gt))
-    assert model.log_dict['l_warp'] == pytest.approx(float(expected), rel=1e-5) and float(expected) > 0
-    assert any(not torch.equal(a, b) for a, b in zip(params, plain_params))
-
-
-def test_warp_loss_on_the_residual_keeps_what_the_network_adds_consistent(root):
-    """``train.warp_on: residual``: the warp loss acts on ``x0_hat - y`` (what the network adds to its condition), not
-    on ``x0_hat``; it trains other weights than the output form, and an unknown target names the option."""
-    from basicsr.losses import build_loss
-
-    from seeclear_arch.models.temporal_losses import WarpConsistency
-    lq = torch.rand(1, 6, 3, 8, 8)
-    texture = torch.nn.functional.avg_pool2d(torch.rand(1, 3, 44, 44), 5, stride=1)
-    gt = torch.stack([texture[0, :, k:k + 32, k:k + 32] for k in range(6)])[None]
-    warp = {'type': 'MSELoss', 'loss_weight': 1.0}
-    on_output, output_params = _one_training_step(root, lq, gt, warp_opt=warp)
-    model, params = _one_training_step(root, lq, gt, warp_opt=warp, warp_on='residual')
-    cond = model.clip_rows(model.condition(lq))
-    loss = WarpConsistency(build_loss(dict(warp)))
-    expected = loss(model.output.detach() - cond, model.clip_rows(gt))
-    assert model.log_dict['l_warp'] == pytest.approx(float(expected), rel=1e-5)
-    assert float(expected) != pytest.approx(float(on_output.log_dict['l_warp']), rel=1e-3)
-    assert any(not torch.equal(a, b) for a, b in zip(params, output_params))
-    with pytest.raises(ValueError, match=r"train\.warp_on must be one of .*'flow'"):
-        _one_training_step(root, lq, gt, warp_opt=warp, warp_on='flow')
-    with pytest.raises(ValueError, match=r'train\.warp_on is set, but train\.warp_opt'):
-        _one_training_step(root, lq, gt, warp_on='residual')
 
 
 def test_missing_pretrained_weights_name_the_option(root, tmp_path):
