@@ -45,12 +45,18 @@ from seeclear_arch.sampling.engine import DTYPES, sample_clip
 from seeclear_arch.sampling.tiling import plan_tiles, tile_align
 
 
-def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+def clip_parser(description: str, lr_size: str = '64x64', clip: int = 5, steps: int = 15) -> argparse.ArgumentParser:
+    """A parser with the clip every sampling benchmark samples: ``-opt``, ``--lr-size``, ``--clip``, ``--steps``."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument('-opt', required=True, help='yml with network_g and diffusion')
-    parser.add_argument('--lr-size', default='64x64', help='LR clip size HxW')
-    parser.add_argument('--clip', type=int, default=5, help='frames per clip (m)')
-    parser.add_argument('--steps', type=int, default=15, help='sampler steps (<= diffusion.num_timesteps)')
+    parser.add_argument('--lr-size', default=lr_size, help='LR clip size HxW')
+    parser.add_argument('--clip', type=int, default=clip, help='frames per clip (m)')
+    parser.add_argument('--steps', type=int, default=steps, help='sampler steps (<= diffusion.num_timesteps)')
+    return parser
+
+
+def parse_args() -> argparse.Namespace:
+    parser = clip_parser(__doc__.split('\n\n')[0])
     parser.add_argument('--repeats', type=int, default=3, help='timed runs after the warm-up runs')
     parser.add_argument('--warmup', type=int, default=1, help='untimed runs before the timed ones (0: none)')
     parser.add_argument('--no-flops', action='store_true', help='skip the FlopCounterMode run (GFLOP fields: n/a)')

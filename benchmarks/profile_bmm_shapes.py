@@ -4,23 +4,18 @@ goes"): torch.profiler's ``aten::bmm`` events of one clip grouped by their input
     OMP_NUM_THREADS=1 python -m benchmarks.profile_bmm_shapes -opt options/train_seeclear_reds.yml --lr-size 32x32 \
         --clip 3 --steps 1 --dtype bfloat16
 """
-import argparse
 import collections
 
 import torch
 from torch.profiler import ProfilerActivity, profile
 
-from benchmarks.benchmark_sampling import benchmark_options, parse_size
+from benchmarks.benchmark_sampling import benchmark_options, clip_parser, parse_size
 from seeclear_arch.inference.video import build_inference_model
 from seeclear_arch.sampling.engine import DTYPES, sample_clip
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    parser.add_argument('-opt', required=True)
-    parser.add_argument('--lr-size', default='32x32')
-    parser.add_argument('--clip', type=int, default=3)
-    parser.add_argument('--steps', type=int, default=1)
+    parser = clip_parser(__doc__.split('\n\n')[0], lr_size='32x32', clip=3, steps=1)
     parser.add_argument('--dtype', choices=tuple(DTYPES), default='bfloat16')
     parser.add_argument('--top', type=int, default=12)
     args = parser.parse_args()

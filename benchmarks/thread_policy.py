@@ -19,6 +19,7 @@ import tempfile
 import time
 from typing import Dict, List, Optional
 
+from benchmarks.benchmark_sampling import clip_parser
 from seeclear_arch.sampling import threads
 
 BURNERS = {  # another user's job: a pure-Python loop (one core), or a torch job with its own 2 spinning threads
@@ -72,11 +73,7 @@ def measure(args: argparse.Namespace, num_busy: int) -> Dict[str, List[float]]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    parser.add_argument('-opt', required=True)
-    parser.add_argument('--lr-size', default='64x64')
-    parser.add_argument('--clip', type=int, default=5)
-    parser.add_argument('--steps', type=int, default=2)
+    parser = clip_parser(__doc__.split('\n\n')[0], steps=2)
     parser.add_argument('--repeats', type=int, default=2, help='timed clips per process (median)')
     parser.add_argument('--rounds', type=int, default=2, help='processes per setting')
     parser.add_argument('--busy', type=int, default=1, help='busy processes in the shared-machine case')

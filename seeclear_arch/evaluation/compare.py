@@ -85,46 +85,24 @@ def compare_runs(gt_root: str, lq_root: str, runs: Dict[str, str], scale: int = 
     for folder in sorted(f for f in os.listdir(gt_root) if osp.isdir(osp.join(gt_root, f))):
         pairs = _frame_pairs(gt_root, lq_root, folder)
         per_label: Dict[str, List[Tuple[float, float]]] = {label: [] for label in ['bicubic', *runs]}
-        rows: Dict[str, List[np.ndarray]] = {label: [] for label in [*per_label, 'GT']}
-        crop_at = _crop_frame(visuals, len(pairs))
+        drawn = None if visuals is None else SequenceVisuals(visuals.out_dir, visuals.crop, True, visuals.crop_center,
+                                                            visuals.frame, visuals.row, row_option='--row')
         for t, (gt_path, lq_path) in enumerate(pairs):
             gt, stem = read_frame(gt_path), osp.splitext(osp.basename(gt_path))[0]
             imgs = {'bicubic': bicubic_frame(lq_path, scale)}
             imgs.update({label: read_frame(_sr_path(run_dir, folder, stem)) for label, run_dir in runs.items()})
             for label, img in imgs.items():
                 per_label[label].append(_scores(img, gt, y_channel))
-            if visuals is not None:
-                imgs['GT'] = gt
-                _collect_rows(rows, imgs, visuals.row)
-                if t == crop_at:
-                    write_png(osp.join(visuals.out_dir, 'crops', f'{folder}.png'), side_by_side(
-                        [crop(img, visuals.crop, visuals.crop_center) for img in imgs.values()], labels=list(imgs)))
-        if visuals is not None:
-            write_png(osp.join(visuals.out_dir, 'profiles', f'{folder}_xt.png'),
-                      side_by_side([np.stack(r) for r in rows.values()], labels=list(rows)))
+            if drawn is not None:
+                for label, img in {**imgs, 'GT': gt}.items():
+                    drawn.add_frame(label, t, len(pairs), img)
+        if drawn is not None:
+            drawn.write(folder)
         table[folder] = {label: tuple(np.mean(v, axis=0)) for label, v in per_label.items()}
     return table
 
 
 # ------------------------------------------------------------------------------------------------ images
-def _crop_frame(visuals: Optional[Visuals], num_frames: int) -> Optional[int]:
-    if visuals is None:
-        return None
-    frame = num_frames // 2 if visuals.frame is None else visuals.frame
-    if not 0 <= frame < num_frames:
-        raise ValueError(f'--crop-frame {frame} is out of range for a sequence of {num_frames} frames.')
-    return frame
-
-
-def _collect_rows(rows: Dict[str, List[np.ndarray]], imgs: Dict[str, np.ndarray], row: Optional[int]) -> None:
-    h = next(iter(imgs.values())).shape[0]
-    r = h // 2 if row is None else row
-    if not 0 <= r < h:
-        raise ValueError(f'--row {r} is out of range for frames of height {h}.')
-    for label, img in imgs.items():
-        rows[label].append(img[r])
-
-
 def crop(img: np.ndarray, size: int, center: Optional[Tuple[int, int]] = None) -> np.ndarray:
     """A ``size`` x ``size`` crop centred on ``center`` = ``(x, y)`` (default: the image centre), shifted to stay
     inside the image and shrunk to it when the image is smaller."""
@@ -158,29 +136,36 @@ def side_by_side(panels: Sequence[np.ndarray], gap: int = GAP, labels: Optional[
 
 
 class SequenceVisuals:
-    """``seeclear-evaluate --crops SIZE --xt-profiles``: for one sequence, a crop of one frame and the x-t profile
-    of one pixel row for each method, written side by side with labelled columns (``crops/<seq>.png``,
-    ``profiles/<seq>_xt.png`` under ``out_dir``)."""
+    """The crops and x-t profiles of one sequence (``seeclear-evaluate --crops SIZE --xt-profiles``, and
+    ``compare_runs``): a crop of one frame and one pixel row of every frame for each method, written side by side
+    with labelled columns (``crops/<seq>.png``, ``profiles/<seq>_xt.png`` under ``out_dir``)."""
 
     def __init__(self, out_dir: str, crop_size: int = 0, profiles: bool = False,
-                 center: Optional[Tuple[int, int]] = None, frame: Optional[int] = None, row: Optional[int] = None):
+                 center: Optional[Tuple[int, int]] = None, frame: Optional[int] = None, row: Optional[int] = None,
+                 row_option: str = '--xt-row'):
         self.out_dir, self.crop_size, self.profiles = out_dir, crop_size, profiles
-        self.center, self.frame, self.row = center, frame, row
+        self.center, self.frame, self.row, self.row_option = center, frame, row, row_option
         self.crops: Dict[str, np.ndarray] = {}
-        self.rows: Dict[str, np.ndarray] = {}
+        self.rows: Dict[str, List[np.ndarray]] = {}
+
+    def add_frame(self, label: str, t: int, num_frames: int, img: np.ndarray) -> None:
+        """Frame ``t`` of ``num_frames`` of one method (or the GT)."""
+        if self.crop_size:
+            at = num_frames // 2 if self.frame is None else self.frame
+            if not 0 <= at < num_frames:
+                raise ValueError(f'--crop-frame {at} is out of range for a sequence of {num_frames} frames.')
+            if t == at:
+                self.crops[label] = crop(img, self.crop_size, self.center)
+        if self.profiles:
+            r = img.shape[0] // 2 if self.row is None else self.row
+            if not 0 <= r < img.shape[0]:
+                raise ValueError(f'{self.row_option} {r} is out of range for frames of height {img.shape[0]}.')
+            self.rows.setdefault(label, []).append(img[r])
 
     def add(self, label: str, frames: Sequence[np.ndarray]) -> None:
-        """One method's (or the GT's) frames of the sequence."""
-        if self.crop_size:
-            t = len(frames) // 2 if self.frame is None else self.frame
-            if not 0 <= t < len(frames):
-                raise ValueError(f'--crop-frame {t} is out of range for a sequence of {len(frames)} frames.')
-            self.crops[label] = crop(frames[t], self.crop_size, self.center)
-        if self.profiles:
-            r = frames[0].shape[0] // 2 if self.row is None else self.row
-            if not 0 <= r < frames[0].shape[0]:
-                raise ValueError(f'--xt-row {r} is out of range for frames of height {frames[0].shape[0]}.')
-            self.rows[label] = np.stack([f[r] for f in frames])
+        """All the frames of one method (or the GT)."""
+        for t, img in enumerate(frames):
+            self.add_frame(label, t, len(frames), img)
 
     def write(self, sequence: str) -> None:
         """Write the sequence's images and start the next sequence."""
@@ -189,7 +174,7 @@ class SequenceVisuals:
                       side_by_side(list(self.crops.values()), labels=list(self.crops)))
         if self.rows:
             write_png(osp.join(self.out_dir, 'profiles', f'{sequence}_xt.png'),
-                      side_by_side(list(self.rows.values()), labels=list(self.rows)))
+                      side_by_side([np.stack(r) for r in self.rows.values()], labels=list(self.rows)))
         self.crops, self.rows = {}, {}
 
 
@@ -219,7 +204,8 @@ def _sequence_frames(gt_root: str, lq_root: str, sr_dir: str, folder: str):
     stems = [osp.splitext(osp.basename(p))[0] for p in gt_paths]
     gts = [read_frame(p) for p in gt_paths]
     srs = [read_frame(_sr_path(sr_dir, folder, s)) for s in stems]
-    bics = [bicubic_frame(p, round(gts[0].shape[0] / read_frame(p).shape[0])) for p in lq_paths]
+    scale = round(gts[0].shape[0] / read_frame(lq_paths[0]).shape[0]) if lq_paths else 1
+    bics = [bicubic_frame(p, scale) for p in lq_paths]
     return gts, srs, bics
 
 
