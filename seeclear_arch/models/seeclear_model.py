@@ -59,6 +59,7 @@ Options read by this model (besides BasicSR's ``network_g``, ``path``, ``train.o
     val.seed (int) [0]: seed of the per-sequence noise generator (same for every sequence and rank).
     val.noise_scale (float) [1.0]: posterior noise multiplier of every sampler step (0: the posterior mean);
         ``diffusion.noise: shared`` shares the noise over the frames and clips (docs/steadiness.md).
+    val.propagation (float) [0 = off], val.propagation_threshold, val.propagation_flow: ``sampling.propagation``.
     val.carry_memory (bool) [true]: pass the memory built at each clip's final step to the next clip (Algorithm 1,
         lines 43-44); false restarts every clip from the learned memory (an ablation).
     val.compile (bool) [false]: sample with ``torch.compile(net)`` (inductor; compiled once per model, again for a new

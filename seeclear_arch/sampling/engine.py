@@ -27,6 +27,10 @@ steps, ``final_step``) run under ``torch.autocast``; their outputs are cast to f
 posterior and its noise stay float32. Around the whole clip an outer autocast context that is itself off keeps
 autocast's cache of the weights' low-precision copies alive from one network call to the next (autocast drops it when
 its outermost context exits), so the weights are cast once per clip instead of at every step (same values).
+
+Propagation (``propagation``, ``sampling.propagation``; off unless given): each sampled frame, once its clip is done,
+is fused with the previous output frame warped along the condition's optical flow; the last fused frame is carried
+from clip to clip and chunk to chunk like the memories, so chunking does not change the result.
 """
 import contextlib
 from typing import Any, Callable, ContextManager, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
@@ -39,6 +43,7 @@ from seeclear_arch.diffusion import BlurringResShift
 from seeclear_arch.sampling.clips import split_clips
 from seeclear_arch.sampling.precision import warn_if_slow_on_cpu
 from seeclear_arch.sampling.progress import SamplingProgress
+from seeclear_arch.sampling.propagation import FlowPropagation, PropagationState, propagation_options
 from seeclear_arch.sampling.tiling import DEFAULT_OVERLAP, Tile, TileBlender, check_tiling, plan_tiles, tile_align
 
 Clip = Tuple[List[int], int]  # (frame indices, number of valid outputs), as returned by ``split_clips``
@@ -72,12 +77,14 @@ def clip_cast_scope(device: torch.device, dtype: str) -> ContextManager:
 
 def sampling_options(val_opt: Optional[Mapping[str, Any]]) -> Dict[str, Any]:
     """The engine's keyword arguments from a yml's ``val`` section: ``seed``, ``num_steps``, ``carry_memory``,
-    ``tile``, ``tile_overlap``, ``dtype``, ``noise_scale`` (defaults: 0, T, true, 0 = off, 8, float32, 1)."""
+    ``tile``, ``tile_overlap``, ``dtype``, ``noise_scale`` (defaults: 0, T, true, 0 = off, 8, float32, 1) and
+    ``propagation`` (``propagation_threshold``, ``propagation_flow``; default off, ``sampling.propagation``)."""
     val_opt = val_opt or {}
     opts = {'seed': int(val_opt.get('seed', 0)), 'num_steps': val_opt.get('num_steps'),
             'carry': bool(val_opt.get('carry_memory', True)), 'tile': int(val_opt.get('tile') or 0),
             'tile_overlap': int(val_opt.get('tile_overlap', DEFAULT_OVERLAP)),
-            'dtype': str(val_opt.get('dtype') or 'float32'), 'noise_scale': float(val_opt.get('noise_scale', 1.0))}
+            'dtype': str(val_opt.get('dtype') or 'float32'), 'noise_scale': float(val_opt.get('noise_scale', 1.0)),
+            'propagation': propagation_options(val_opt)}
     check_tiling(opts['tile'], opts['tile_overlap'] if opts['tile'] else 0)
     check_dtype(opts['dtype'])
     if not opts['noise_scale'] >= 0:
@@ -184,8 +191,8 @@ def sample_sequence(net: nn.Module, process: BlurringResShift, read_frames: Read
                     condition: ConditionFn, seed: int = 0, num_steps: Optional[int] = None, carry: bool = True,
                     clips_per_chunk: int = 0, device: Optional[torch.device] = None,
                     progress: Optional[SamplingProgress] = None, tile: int = 0,
-                    tile_overlap: int = DEFAULT_OVERLAP, dtype: str = 'float32',
-                    noise_scale: float = 1.0) -> Iterator[Tuple[int, torch.Tensor]]:
+                    tile_overlap: int = DEFAULT_OVERLAP, dtype: str = 'float32', noise_scale: float = 1.0,
+                    propagation: Optional[FlowPropagation] = None) -> Iterator[Tuple[int, torch.Tensor]]:
     """Yield ``(first frame index, HR frames (1, n, C, H, W) in [0, 1])`` chunk by chunk (see the module docstring).
 
     Args:
@@ -203,12 +210,15 @@ def sample_sequence(net: nn.Module, process: BlurringResShift, read_frames: Read
         tile, tile_overlap: LR tile size (0 = whole frames) and overlap, see ``sampling.tiling``.
         dtype: autocast dtype of the network calls (``float32``: none).
         noise_scale: posterior noise multiplier of every step (1: the exact posterior).
+        propagation: flow-guided fusion of each output frame with the previous one (``sampling.propagation``),
+            carried across clips and chunks; None: off (Algorithm 1's frames as sampled).
     """
     device = device or next(net.parameters()).device
     check_dtype(dtype)
     generator = torch.Generator(device=device).manual_seed(int(seed))
     tiles: Optional[List[Tile]] = None
     memories: List[Any] = []
+    fused: Optional[PropagationState] = None  # the propagation's last frame, carried like the memories
     start = 0
     for clips in plan_chunks(num_frames, clip_len, clips_per_chunk):
         needed = sorted({i for indices, _ in clips for i in indices})
@@ -225,8 +235,11 @@ def sample_sequence(net: nn.Module, process: BlurringResShift, read_frames: Read
             idx = torch.as_tensor([local[i] for i in indices], device=device)
             if process.noise == 'shared':  # every clip draws the same noise
                 generator.manual_seed(int(seed))
-            outputs.append(sample_clip(net, process, lq[:, idx], y[:, idx], generator, num_steps, carry, tiles,
-                                       memories, dtype, progress, noise_scale)[:, :num_valid])
+            frames = sample_clip(net, process, lq[:, idx], y[:, idx], generator, num_steps, carry, tiles, memories,
+                                 dtype, progress, noise_scale)[:, :num_valid]
+            if propagation is not None:
+                frames, fused = propagation.apply(frames, y[:, idx[:num_valid]], fused)
+            outputs.append(frames)
             if progress is not None:
                 progress.end_clip(num_valid)
         del lq, y

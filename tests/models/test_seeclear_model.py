@@ -192,6 +192,20 @@ def test_test_is_reproducible_and_seeded(root):
     assert outs[0].min() >= 0 and outs[0].max() <= 1
 
 
+def test_val_propagation_fuses_the_tested_frames(root):
+    """``val.propagation`` reaches the engine in ``test`` (validation during training and ``seeclear_arch.test``)."""
+    lq = torch.rand(1, 4, 3, 8, 8)
+    model = build_model(model_options(root))
+    outs = []
+    for strength in (0, 0.5):
+        model.opt['val'].update(num_steps=2, propagation=strength, propagation_threshold=255)
+        model.feed_data({'lq': lq})
+        model.test()
+        outs.append(model.output)
+    del model.opt['val']['propagation'], model.opt['val']['propagation_threshold']
+    assert torch.equal(outs[1][:, 0], outs[0][:, 0]) and not torch.equal(outs[1][:, 1:], outs[0][:, 1:])
+
+
 def test_validation_metrics_per_frame_and_per_sequence(root):
     model = _recording_model(root, num_frame=3, num_steps=1)
     model.opt['val']['metrics']['seq_len'] = {'type': 'calculate_seeclear_test_seq_len'}

@@ -158,7 +158,7 @@ def test_bfloat16_autocasts_only_the_network(seeclear):
 
 def test_sampling_options_read_val_and_name_bad_values():
     assert sampling_options({}) == {'seed': 0, 'num_steps': None, 'carry': True, 'tile': 0, 'tile_overlap': 8,
-                                    'dtype': 'float32', 'noise_scale': 1.0}
+                                    'dtype': 'float32', 'noise_scale': 1.0, 'propagation': None}
     with pytest.raises(ValueError, match='noise_scale'):
         sampling_options({'noise_scale': -0.5})
     opts = sampling_options({'tile': 64, 'tile_overlap': 16, 'dtype': 'bfloat16', 'carry_memory': False})

@@ -1,0 +1,42 @@
+"""``--propagation`` / ``val.propagation`` in user-video inference (tiny random model)."""
+import os
+import sys
+
+import pytest
+import torch
+
+from seeclear_arch.inference import cli as infer_cli
+from seeclear_arch.inference.video import build_inference_model, load_inference_options, load_sequence, super_resolve
+
+pytestmark = pytest.mark.usefixtures('one_thread')
+
+
+def _sr(model, seq, chunk=0, **kwargs) -> torch.Tensor:
+    return torch.cat([frames for _, frames in super_resolve(model, seq, chunk, **kwargs)], dim=0)
+
+
+def test_propagation_from_the_argument_or_val_and_independent_of_chunks(tiny):
+    model = build_inference_model(load_inference_options(tiny['opt']))
+    seq = load_sequence(tiny['folder'], max_frames=6)
+    plain = _sr(model, seq)
+    fused = _sr(model, seq, propagation=0.5)
+    assert torch.equal(fused[0], plain[0]) and not torch.equal(fused[1:], plain[1:])
+    assert torch.equal(_sr(model, seq, chunk=3, propagation=0.5), fused)  # the state is carried across chunks
+    model.opt['val']['propagation'] = 0.5
+    try:
+        assert torch.equal(_sr(model, seq), fused)
+        assert torch.equal(_sr(model, seq, propagation=0), plain)  # the argument wins over the yml
+    finally:
+        del model.opt['val']['propagation']
+
+
+def test_cli_propagation(tiny, tmp_path, monkeypatch, capsys):
+    out = str(tmp_path / 'cli')
+    monkeypatch.setattr(sys, 'argv', ['seeclear-infer', '-opt', tiny['yml'], '--input', tiny['folder'], '--output',
+                                      out, '--max-frames', '3', '--propagation', '0.3', '--quiet'])
+    infer_cli.main()
+    assert sorted(os.listdir(out)) == [f'{i:08d}.png' for i in range(3)]
+    monkeypatch.setattr(sys, 'argv', ['seeclear-infer', '-opt', tiny['yml'], '--input', tiny['folder'], '--output',
+                                      out, '--propagation', '2'])
+    with pytest.raises(SystemExit, match=r'val.propagation \(the strength\) must be in \[0, 1\]'):
+        infer_cli.main()
