@@ -5,7 +5,7 @@ Usage (``seeclear-infer`` once installed, or ``python -m seeclear_arch.inference
         --output results/my_video [--weights net_g.pth] [--num-steps 15] [--seed 0] [--max-frames 100] \
         [--chunk 50] [--video [PATH]] [--fps 25] [--codec libx264] [--crf 18] [--bitrate 8M] [--no-audio]
         [--no-png] [--color-fix none|wavelet|adain] [--tile N|auto] [--tile-overlap 8] [--max-memory GIB]
-        [--dtype float32|bfloat16|float16] [--propagation 0.3] [--quiet] [--verbose]
+        [--dtype float32|bfloat16|float16] [--preset fast|balanced|paper] [--propagation 0.3] [--quiet] [--verbose]
 
 Writes ``OUTPUT/00000000.png, ...`` (each written to a temporary name, then renamed; ``--no-png``: none) and, with
 ``--video``, ``OUTPUT/sr.mp4`` (or ``--video PATH``) at the source's exact frame rate with the source's audio
@@ -17,8 +17,10 @@ CaTeGory memory and the noise generator carried across chunks, so the result doe
 seeclear_arch/inference/video.py). ``--tile N`` samples overlapping N x N LR tiles blended with a smooth window (the
 noise is drawn per frame; each tile carries its own memory; seeclear_arch/sampling/tiling.py); ``--tile auto
 --max-memory GIB`` picks the largest tile whose estimated peak fits. ``--dtype`` runs only the network under
-autocast. ``--propagation A`` (default: the yml's ``val.propagation``) pulls each output frame toward the previous
-one warped along the condition's optical flow, where that flow is trustworthy (0 = off;
+autocast. ``--preset`` chooses the steps and precision from the measured quality-per-second curve (fast: 1 step,
+bf16 where native; balanced: 4 steps; paper: T steps, float32; seeclear_arch/sampling/presets.py), below
+``--num-steps`` / ``--dtype``. ``--propagation A`` (default: the yml's ``val.propagation``) pulls each output
+frame toward the previous one warped along the condition's optical flow, where that flow is trustworthy (0 = off;
 seeclear_arch/sampling/propagation.py). A progress bar (frames, with ETA; steps too with ``--verbose``) is shown on
 a terminal unless ``--quiet``.
 """
@@ -41,6 +43,7 @@ from seeclear_arch.inference.video import (
 )
 from seeclear_arch.sampling import threads
 from seeclear_arch.sampling.engine import DTYPES
+from seeclear_arch.sampling.presets import PRESETS
 from seeclear_arch.sampling.tiling import parse_tile
 
 
@@ -99,6 +102,9 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                         'stays float32 (default: val.dtype, else float32)')
     parser.add_argument('--threads', type=int, help='CPU threads (default: $SEECLEAR_THREADS, $OMP_NUM_THREADS, '
                         'else the cores other processes leave idle)')
+    parser.add_argument('--preset', choices=tuple(PRESETS), help='steps and precision: fast (1 step, bf16 where '
+                        'native), balanced (4 steps), paper (T steps, float32); --num-steps/--dtype win over it '
+                        "(default: the yml's val.preset, else its val.num_steps and val.dtype)")
     parser.add_argument('--propagation', type=float, metavar='A',
                         help="strength of the flow-guided temporal propagation of the output frames, 0 = off "
                              "(default: the yml's val.propagation)")
@@ -122,7 +128,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                                                     color_fix=args.color_fix),
                                sampling_opts=SamplingOptions(
                                    tile=args.tile, tile_overlap=args.tile_overlap, max_memory=args.max_memory,
-                                   dtype=args.dtype, propagation=args.propagation,
+                                   dtype=args.dtype, propagation=args.propagation, preset=args.preset,
                                    progress='off' if args.quiet else ('steps' if args.verbose else 'clips')))
     except (FileNotFoundError, ValueError) as err:
         sys.exit(f'error: {err}')

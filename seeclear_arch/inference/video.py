@@ -42,6 +42,7 @@ from seeclear_arch.sampling import engine as sampling
 from seeclear_arch.sampling import tiling
 from seeclear_arch.sampling.cpu_memory import release_freed_memory
 from seeclear_arch.sampling.engine import Clip
+from seeclear_arch.sampling.presets import with_preset
 from seeclear_arch.sampling.progress import SamplingProgress
 
 DEFAULT_CHUNK_FRAMES = 50
@@ -105,18 +106,20 @@ def plan_chunks(num_frames: int, clip_len: int, chunk: int) -> List[List[Clip]]:
 def super_resolve(model, seq: LRSequence, chunk: Optional[int] = None, seed: Optional[int] = None,
                   num_steps: Optional[int] = None, tile: Optional[int] = None, tile_overlap: Optional[int] = None,
                   dtype: Optional[str] = None, progress: Optional[SamplingProgress] = None,
-                  propagation: Optional[float] = None) -> Iterator[Tuple[int, torch.Tensor]]:
+                  propagation: Optional[float] = None,
+                  preset: Optional[str] = None) -> Iterator[Tuple[int, torch.Tensor]]:
     """Yield ``(first frame index, HR frames (n, 3, H, W) in [0, 1])`` chunk by chunk (see the module docstring),
     through the sampling engine (``seeclear_arch.sampling.engine.sample_sequence``).
 
     ``seed`` [``val.seed``, else 0] seeds one generator for the whole sequence; ``num_steps`` [``val.num_steps``];
     ``tile`` / ``tile_overlap`` [``val.tile`` / ``val.tile_overlap``: LR pixels, 0 = no tiles]; ``dtype``
     [``val.dtype``, else float32]; ``progress``: bars advanced per clip and step; ``propagation``
-    [``val.propagation``, else 0 = off]: strength of the flow-guided propagation (``sampling.propagation``).
+    [``val.propagation``, else 0 = off]: strength of the flow-guided propagation (``sampling.propagation``);
+    ``preset`` [``val.preset``]: steps and precision (``sampling.presets``), below the explicit arguments.
     """
     given = {'seed': seed, 'num_steps': num_steps, 'tile': tile, 'tile_overlap': tile_overlap, 'dtype': dtype,
              'propagation': propagation}
-    opts = sampling.sampling_options(dict(model.opt.get('val') or {},
+    opts = sampling.sampling_options(dict(with_preset(model.opt.get('val'), preset, model.device),
                                           **{k: v for k, v in given.items() if v is not None}))
     clip_len = model.clip_length()
     chunks = sampling.sample_sequence(
@@ -210,6 +213,7 @@ class SamplingOptions:
     max_memory: Optional[float] = None
     dtype: Optional[str] = None
     propagation: Optional[float] = None
+    preset: Optional[str] = None
     progress: str = 'clips'
 
 
@@ -280,7 +284,7 @@ def run_inference(opt: dict, input_path: str, out_dir: str, weights: Optional[st
                                 enabled=False if how.progress == 'off' else None, steps=how.progress == 'steps')
     with _open_video(video, seq, rate, sr_size, out) if video else contextlib.nullcontext() as writer, progress:
         for start, frames in super_resolve(model, seq, chunk, seed, num_steps, tile, how.tile_overlap, how.dtype,
-                                           progress, how.propagation):
+                                           progress, how.propagation, how.preset):
             frames = _fix_colors(seq, start, frames, model.scale, out.color_fix)
             paths += _write_chunk(out_dir, start, frames, writer, out.png)
     return InferenceResult(len(seq), (h, w), sr_size, paths, video, time.perf_counter() - began, tile or 0)

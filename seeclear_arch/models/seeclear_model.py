@@ -60,6 +60,7 @@ Options read by this model (besides BasicSR's ``network_g``, ``path``, ``train.o
     val.noise_scale (float) [1.0]: posterior noise multiplier of every sampler step (0: the posterior mean);
         ``diffusion.noise: shared`` shares the noise over the frames and clips (docs/steadiness.md).
     val.propagation (float) [0 = off], val.propagation_threshold, val.propagation_flow: ``sampling.propagation``.
+    val.preset ('fast' | 'balanced' | 'paper' | None) [None]: sets num_steps and dtype (``sampling.presets``).
     val.carry_memory (bool) [true]: pass the memory built at each clip's final step to the next clip (Algorithm 1,
         lines 43-44); false restarts every clip from the learned memory (an ablation).
     val.compile (bool) [false]: sample with ``torch.compile(net)`` (inductor; compiled once per model, again for a new
@@ -96,6 +97,7 @@ from seeclear_arch.models.temporal_losses import WarpConsistency, temporal_diffe
 from seeclear_arch.sampling.cpu_memory import keep_freed_memory
 from seeclear_arch.sampling.engine import sample_sequence, sampling_options
 from seeclear_arch.sampling.precision import MixedPrecision
+from seeclear_arch.sampling.presets import with_preset
 from seeclear_arch.sampling.progress import SamplingProgress, pbar_option
 from seeclear_arch.training.stages import select_trainable
 
@@ -312,10 +314,8 @@ class SeeClearModel(VideoBaseModel):
 
     def test(self) -> None:
         """Super-resolve the whole sequence ``self.lq`` ``(1, N, C, h, w)`` clip by clip (Algorithm 1) with the
-        sampling engine (``seeclear_arch.sampling.engine``): ``val.num_frame`` clips, ``val.num_steps``,
-        ``val.seed``, ``val.carry_memory``, ``val.tile`` / ``val.tile_overlap``, ``val.dtype``; ``val.pbar``
-        (true or steps) shows progress bars on a terminal."""
-        val_opt = self.opt.get('val') or {}
+        sampling engine and the ``val`` options above; ``val.pbar`` (true or steps) shows progress on a terminal."""
+        val_opt = with_preset(self.opt.get('val'), device=self.device)
         pbar = pbar_option(val_opt.get('pbar'))
         with SamplingProgress(self.lq.size(1), 'test', enabled=None if pbar else False,
                               steps=pbar == 'steps') as progress:

@@ -206,6 +206,19 @@ def test_val_propagation_fuses_the_tested_frames(root):
     assert torch.equal(outs[1][:, 0], outs[0][:, 0]) and not torch.equal(outs[1][:, 1:], outs[0][:, 1:])
 
 
+def test_val_preset_sets_the_steps_of_test(root):
+    lq = torch.rand(1, 3, 3, 8, 8)
+    model = build_model(model_options(root))
+    outs = []
+    for val in ({'num_steps': 1, 'preset': 'paper'}, {'num_steps': None}):
+        model.opt['val'].update(val)
+        model.feed_data({'lq': lq})
+        model.test()
+        outs.append(model.output)
+    del model.opt['val']['preset']
+    assert torch.equal(outs[0], outs[1])  # the preset replaced the yml's num_steps
+
+
 def test_validation_metrics_per_frame_and_per_sequence(root):
     model = _recording_model(root, num_frame=3, num_steps=1)
     model.opt['val']['metrics']['seq_len'] = {'type': 'calculate_seeclear_test_seq_len'}

@@ -1,4 +1,4 @@
-"""``--propagation`` / ``val.propagation`` in user-video inference (tiny random model)."""
+"""``--propagation`` / ``val.propagation`` and ``--preset`` / ``val.preset`` in user-video inference (tiny model)."""
 import os
 import sys
 
@@ -30,13 +30,31 @@ def test_propagation_from_the_argument_or_val_and_independent_of_chunks(tiny):
         del model.opt['val']['propagation']
 
 
-def test_cli_propagation(tiny, tmp_path, monkeypatch, capsys):
+def test_cli_propagation_and_preset(tiny, tmp_path, monkeypatch, capsys):
     out = str(tmp_path / 'cli')
     monkeypatch.setattr(sys, 'argv', ['seeclear-infer', '-opt', tiny['yml'], '--input', tiny['folder'], '--output',
-                                      out, '--max-frames', '3', '--propagation', '0.3', '--quiet'])
+                                      out, '--max-frames', '3', '--propagation', '0.3', '--preset', 'fast',
+                                      '--quiet'])
     infer_cli.main()
     assert sorted(os.listdir(out)) == [f'{i:08d}.png' for i in range(3)]
     monkeypatch.setattr(sys, 'argv', ['seeclear-infer', '-opt', tiny['yml'], '--input', tiny['folder'], '--output',
                                       out, '--propagation', '2'])
     with pytest.raises(SystemExit, match=r'val.propagation \(the strength\) must be in \[0, 1\]'):
         infer_cli.main()
+
+
+def test_inference_preset_below_explicit_arguments(tiny):
+    model = build_inference_model(load_inference_options(tiny['opt']))  # T = 4, val.num_steps = 2
+    seq = load_sequence(tiny['folder'], max_frames=3)
+
+    def sr(**kwargs):
+        return torch.cat([frames for _, frames in super_resolve(model, seq, 0, **kwargs)])
+
+    one = sr(num_steps=1)
+    assert torch.equal(sr(preset='balanced'), sr(num_steps=4))
+    assert torch.equal(sr(preset='paper', num_steps=1), one)  # an explicit --num-steps wins over the preset
+    model.opt['val']['preset'] = 'paper'
+    try:
+        assert torch.equal(sr(), sr(num_steps=4))  # val.preset: paper is all T = 4 steps, whatever val.num_steps
+    finally:
+        del model.opt['val']['preset']
