@@ -79,3 +79,25 @@ def write_png(path: str, img: np.ndarray) -> None:
 def stale_temporaries(folder: str) -> List[str]:
     """Temporary files in ``folder`` left by processes killed while writing."""
     return sorted(glob.glob(osp.join(folder, f'.*{TMP_MARK}*')))
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's process
+    return True
+
+
+def remove_stale_temporaries(folder: str) -> List[str]:
+    """Delete the temporary files in ``folder`` whose writing process is gone (a resumed run cleans up after the
+    killed one; a live process's files, e.g. another rank's, are left alone). Returns what was removed."""
+    removed = []
+    for tmp in stale_temporaries(folder):
+        owner = osp.basename(tmp).rpartition(TMP_MARK)[2].split('-')[0]
+        if owner.isdigit() and int(owner) != os.getpid() and not _pid_alive(int(owner)):
+            os.remove(tmp)
+            removed.append(tmp)
+    return removed

@@ -16,7 +16,7 @@
 import os
 from fractions import Fraction
 from os import path as osp
-from typing import Optional, Union
+from typing import Optional, Sequence, Union
 
 import numpy as np
 
@@ -142,16 +142,19 @@ class Mp4Writer:
         codec, crf, bitrate: see the module docstring.
         audio_source: a media file whose first audio stream is copied (None: no audio).
         audio_end: cut the audio at this many seconds (None: all of it).
+        b_frames: let the encoder use B-frames (False for :func:`concat_segments`' segments).
     """
 
     def __init__(self, path: str, fps: Union[float, Fraction], height: int, width: int, codec: Optional[str] = None,
                  crf: Optional[float] = None, bitrate: Optional[int] = None, audio_source: Optional[str] = None,
-                 audio_end: Optional[float] = None):
+                 audio_end: Optional[float] = None, b_frames: bool = True):
         import av
         codec = codec or default_codec()
         if codec not in av.codecs_available:
             raise ValueError(f'--codec {codec} is not available in this PyAV/FFmpeg build; try libx264 or mpeg4.')
         options = encoder_options(codec, crf, bitrate)
+        if not b_frames:  # no reordering: decode order is presentation order, so segments join end to end
+            options['bf'] = '0'
         self.path, self.tmp = path, f'{path}.part'
         self.rate = exact_rate(fps)
         self.container = av.open(self.tmp, mode='w', format='mp4')
@@ -204,3 +207,48 @@ class Mp4Writer:
                 os.remove(self.tmp)
             raise
         os.replace(self.tmp, self.path)
+
+
+def concat_segments(segments: Sequence[str], path: str, audio_source: Optional[str] = None,
+                    audio_end: Optional[float] = None) -> None:
+    """Join mp4 ``segments`` (one video stream each, same encoder and size, written by :class:`Mp4Writer` with
+    ``b_frames=False``, so that each starts at time 0 with no edit list) into
+    ``path`` without re-encoding, each shifted to start where the one before ended, with the first audio stream of
+    ``audio_source`` (see :class:`AudioCopier`). Written to ``<path>.part`` and renamed on success, so the result
+    depends only on the segments' bytes (resumable inference joins the same segments to the same file)."""
+    import av
+    if not segments:
+        raise ValueError(f'No segments to join into {path}.')
+    tmp = f'{path}.part'
+    out = av.open(tmp, mode='w', format='mp4')
+    audio = None
+    try:
+        offset, stream = 0, None  # offset: where the segments so far end, in their (shared) time base
+        for segment in segments:
+            with av.open(segment) as src:
+                video = src.streams.video[0]
+                if stream is None:
+                    stream = out.add_stream(template=video)
+                    if audio_source is not None:
+                        audio = AudioCopier(out, audio_source, audio_end)
+                end = offset
+                for packet in src.demux(video):
+                    if packet.dts is None:  # a demuxer flush packet
+                        continue
+                    duration = packet.duration or 0
+                    packet.pts, packet.dts = packet.pts + offset, packet.dts + offset
+                    end = max(end, packet.pts + duration)
+                    packet.stream = stream
+                    out.mux(packet)
+                offset = end
+        if audio is not None:
+            audio.close(ok=True)
+        out.close()
+    except BaseException:
+        if audio is not None:
+            audio.close(ok=False)
+        out.close()
+        if osp.exists(tmp):
+            os.remove(tmp)
+        raise
+    os.replace(tmp, path)

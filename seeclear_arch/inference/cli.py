@@ -5,7 +5,8 @@ Usage (``seeclear-infer`` once installed, or ``python -m seeclear_arch.inference
         --output results/my_video [--weights net_g.pth] [--num-steps 15] [--seed 0] [--max-frames 100] \
         [--chunk 50] [--video [PATH]] [--fps 25] [--codec libx264] [--crf 18] [--bitrate 8M] [--no-audio]
         [--no-png] [--color-fix none|wavelet|adain] [--tile N|auto] [--tile-overlap 8] [--max-memory GIB]
-        [--dtype float32|bfloat16|float16] [--preset fast|balanced|paper] [--propagation 0.3] [--quiet] [--verbose]
+        [--dtype float32|bfloat16|float16] [--preset fast|balanced|paper] [--propagation 0.3] [--restart] [--quiet]
+        [--verbose]
 
 Writes ``OUTPUT/00000000.png, ...`` (each written to a temporary name, then renamed; ``--no-png``: none) and, with
 ``--video``, ``OUTPUT/sr.mp4`` (or ``--video PATH``) at the source's exact frame rate with the source's audio
@@ -21,8 +22,10 @@ autocast. ``--preset`` chooses the steps and precision from the measured quality
 bf16 where native; balanced: 4 steps; paper: T steps, float32; seeclear_arch/sampling/presets.py), below
 ``--num-steps`` / ``--dtype``. ``--propagation A`` (default: the yml's ``val.propagation``) pulls each output
 frame toward the previous one warped along the condition's optical flow, where that flow is trustworthy (0 = off;
-seeclear_arch/sampling/propagation.py). A progress bar (frames, with ETA; steps too with ``--verbose``) is shown on
-a terminal unless ``--quiet``.
+seeclear_arch/sampling/propagation.py). A run stopped midway (a crash, a kill, a reboot) resumes from its last
+completed chunk when the same command is run again, and writes exactly what an uninterrupted run writes
+(seeclear_arch/inference/resume.py; ``--restart`` starts over; other options refuse to resume). A progress bar
+(frames, with ETA; steps too with ``--verbose``) is shown on a terminal unless ``--quiet``.
 """
 import argparse
 import logging
@@ -108,6 +111,9 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument('--propagation', type=float, metavar='A',
                         help="strength of the flow-guided temporal propagation of the output frames, 0 = off "
                              "(default: the yml's val.propagation)")
+    parser.add_argument('--restart', action='store_true', help='start over instead of resuming the unfinished run '
+                        'left in --output (a run stopped midway resumes from its last completed chunk when the same '
+                        'command is run again)')
     parser.add_argument('--quiet', action='store_true', help='no progress bar')
     parser.add_argument('--verbose', action='store_true', help="show BasicSR's log (network printout, loading) and "
                         'a progress bar over each clip\'s steps')
@@ -123,6 +129,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         result = run_inference(read_options(args.opt), args.input, args.output, weights=args.weights,
                                num_steps=args.num_steps, seed=args.seed, max_frames=args.max_frames,
                                chunk=args.chunk, video=video, fps=args.fps, non_rgb=args.non_rgb,
+                               restart=args.restart,
                                output=OutputOptions(png=not args.no_png, codec=args.codec, crf=args.crf,
                                                     bitrate=args.bitrate, audio=not args.no_audio,
                                                     color_fix=args.color_fix),

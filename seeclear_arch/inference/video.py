@@ -26,7 +26,7 @@ import os
 import time
 from dataclasses import dataclass
 from os import path as osp
-from typing import Dict, Iterator, List, Optional, Tuple, Union
+from typing import Any, Dict, Iterator, List, Optional, Tuple, Union
 
 import torch
 from basicsr.models import build_model
@@ -35,8 +35,9 @@ from basicsr.utils.options import ordered_yaml
 
 from seeclear_arch.data.atomic_files import write_png
 from seeclear_arch.data.video_reader import LRSequence, VideoReader, exact_rate, load_sequence
-from seeclear_arch.data.video_writer import Mp4Writer
+from seeclear_arch.data.video_writer import Mp4Writer, concat_segments
 from seeclear_arch.inference.color_fix import check_color_fix, color_fix
+from seeclear_arch.inference.resume import ResumeStore, file_digest, saved_fingerprint
 from seeclear_arch.models.condition import bicubic_upsample
 from seeclear_arch.sampling import engine as sampling
 from seeclear_arch.sampling import tiling
@@ -46,6 +47,8 @@ from seeclear_arch.sampling.presets import with_preset
 from seeclear_arch.sampling.progress import SamplingProgress
 
 DEFAULT_CHUNK_FRAMES = 50
+MODEL_KEYS = ('model_type', 'scale', 'network_g', 'network_base', 'diffusion', 'diffusion_range',
+              'diffusion_input_scaling')  # the yml's keys that change the frames besides val's (resume fingerprint)
 DEFAULT_FPS = 25.0
 
 
@@ -103,31 +106,43 @@ def plan_chunks(num_frames: int, clip_len: int, chunk: int) -> List[List[Clip]]:
     return sampling.plan_chunks(num_frames, clip_len, resolve_chunk(chunk, clip_len) // clip_len if chunk else 0)
 
 
-def super_resolve(model, seq: LRSequence, chunk: Optional[int] = None, seed: Optional[int] = None,
-                  num_steps: Optional[int] = None, tile: Optional[int] = None, tile_overlap: Optional[int] = None,
-                  dtype: Optional[str] = None, progress: Optional[SamplingProgress] = None,
-                  propagation: Optional[float] = None,
-                  preset: Optional[str] = None) -> Iterator[Tuple[int, torch.Tensor]]:
-    """Yield ``(first frame index, HR frames (n, 3, H, W) in [0, 1])`` chunk by chunk (see the module docstring),
-    through the sampling engine (``seeclear_arch.sampling.engine.sample_sequence``).
+def super_resolve(*args: Any, **kwargs: Any) -> Iterator[Tuple[int, torch.Tensor]]:
+    """:func:`super_resolve_chunks` yielding ``(first frame index, HR frames (n, 3, H, W) in [0, 1])`` only."""
+    for chunk in super_resolve_chunks(*args, **kwargs):
+        yield chunk.start, chunk.frames
+
+
+def super_resolve_chunks(model, seq: LRSequence, chunk: Optional[int] = None, seed: Optional[int] = None,
+                         num_steps: Optional[int] = None, tile: Optional[int] = None,
+                         tile_overlap: Optional[int] = None, dtype: Optional[str] = None,
+                         progress: Optional[SamplingProgress] = None, propagation: Optional[float] = None,
+                         preset: Optional[str] = None,
+                         resume: Optional[sampling.SequenceState] = None) -> Iterator[sampling.SampledChunk]:
+    """Yield the HR frames ``(n, 3, H, W)`` in [0, 1] chunk by chunk with the engine's state after each (see the
+    module docstring), through the sampling engine (``seeclear_arch.sampling.engine.sample_chunks``).
 
     ``seed`` [``val.seed``, else 0] seeds one generator for the whole sequence; ``num_steps`` [``val.num_steps``];
     ``tile`` / ``tile_overlap`` [``val.tile`` / ``val.tile_overlap``: LR pixels, 0 = no tiles]; ``dtype``
     [``val.dtype``, else float32]; ``progress``: bars advanced per clip and step; ``propagation``
     [``val.propagation``, else 0 = off]: strength of the flow-guided propagation (``sampling.propagation``);
-    ``preset`` [``val.preset``]: steps and precision (``sampling.presets``), below the explicit arguments.
+    ``preset`` [``val.preset``]: steps and precision (``sampling.presets``), below the explicit arguments;
+    ``resume``: a state this function yielded in an earlier run with the same arguments (start after that chunk).
     """
-    given = {'seed': seed, 'num_steps': num_steps, 'tile': tile, 'tile_overlap': tile_overlap, 'dtype': dtype,
-             'propagation': propagation}
-    opts = sampling.sampling_options(dict(with_preset(model.opt.get('val'), preset, model.device),
-                                          **{k: v for k, v in given.items() if v is not None}))
+    opts = resolve_sampling(model, seed=seed, num_steps=num_steps, tile=tile, tile_overlap=tile_overlap, dtype=dtype,
+                            propagation=propagation, preset=preset)
     clip_len = model.clip_length()
-    chunks = sampling.sample_sequence(
+    chunks = sampling.sample_chunks(
         model.inference_net(), model.diffusion, seq.clip, len(seq), clip_len, model.condition,
         clips_per_chunk=(resolve_chunk(chunk, clip_len) // clip_len) if chunk != 0 else 0, device=model.device,
-        progress=progress, **opts)
-    for start, frames in chunks:
-        yield start, frames[0].cpu()
+        progress=progress, resume=resume, **opts)
+    for start, frames, state in chunks:
+        yield sampling.SampledChunk(start, frames[0].cpu(), state)
+
+
+def resolve_sampling(model, preset: Optional[str] = None, **given: Any) -> Dict[str, Any]:
+    """The engine's options: the yml's ``val``, then ``preset``, then the ``given`` arguments that are not None."""
+    return sampling.sampling_options(dict(with_preset(model.opt.get('val'), preset, model.device),
+                                          **{k: v for k, v in given.items() if v is not None}))
 
 
 def auto_tile(model, seq: LRSequence, max_memory_gib: float, chunk: Optional[int] = None,
@@ -247,23 +262,43 @@ def _fix_colors(seq: LRSequence, start: int, frames: torch.Tensor, scale: int, m
     return color_fix(frames, ref, mode)
 
 
-def _open_video(path: str, seq: LRSequence, rate, sr_size: Tuple[int, int], out: OutputOptions) -> Mp4Writer:
-    """The mp4 writer, with the source's audio (cut where ``--max-frames`` cut the video) when asked."""
+def _segment_writer(path: str, rate, sr_size: Tuple[int, int], out: OutputOptions) -> Mp4Writer:
+    """One chunk's mp4 segment: video only (the audio is added when the segments are joined)."""
+    os.makedirs(osp.dirname(path), exist_ok=True)
+    return Mp4Writer(path, rate, *sr_size, codec=out.codec, crf=out.crf, bitrate=out.bitrate, b_frames=False)
+
+
+def _join_video(video: str, segments: List[str], seq: LRSequence, rate, out: OutputOptions) -> None:
+    """The final mp4: the segments joined, with the source's audio (cut where ``--max-frames`` cut the video)."""
     audio = seq.source if out.audio and isinstance(seq, VideoReader) else None
     cut = audio is not None and len(seq) < seq.total_frames
-    return Mp4Writer(path, rate, *sr_size, codec=out.codec, crf=out.crf, bitrate=out.bitrate, audio_source=audio,
-                     audio_end=float(len(seq) / rate) if cut else None)
+    concat_segments(segments, video, audio_source=audio, audio_end=float(len(seq) / rate) if cut else None)
+
+
+def _fingerprint(opt: dict, input_path: str, seq: LRSequence, model, sampling_opts: Dict[str, Any], chunk: int,
+                 video: Optional[str], rate, out: OutputOptions, non_rgb: str) -> Dict[str, Any]:
+    """What the output depends on (``inference.resume``): a resumed run must match it exactly."""
+    weights = model.opt['path'].get('pretrain_network_g')
+    return {'input': osp.abspath(input_path), 'frames': len(seq), 'lr_size': list(seq.size), 'non_rgb': non_rgb,
+            'weights': {'path': weights, 'sha256': file_digest(weights) if weights else None},
+            'model': {k: opt.get(k) for k in MODEL_KEYS}, 'clip_len': model.clip_length(),
+            'sampling': sampling_opts, 'chunk': chunk,
+            'output': {'png': out.png, 'video': osp.abspath(video) if video else None, 'rate': str(rate),
+                       'codec': out.codec, 'crf': out.crf, 'bitrate': out.bitrate, 'audio': out.audio,
+                       'color_fix': out.color_fix}}
 
 
 def run_inference(opt: dict, input_path: str, out_dir: str, weights: Optional[str] = None,
                   num_steps: Optional[int] = None, seed: Optional[int] = None, max_frames: Optional[int] = None,
                   chunk: Optional[int] = None, video: Optional[str] = None, fps: Optional[float] = None,
                   non_rgb: str = 'convert', output: Optional[OutputOptions] = None,
-                  sampling_opts: Optional[SamplingOptions] = None) -> InferenceResult:
+                  sampling_opts: Optional[SamplingOptions] = None, restart: bool = False) -> InferenceResult:
     """Load the input, build the model from ``opt`` (a yml dict), write the HR frames to ``out_dir`` and,
     with ``video`` (a path), an mp4 at the source's exact frame rate with its audio (``fps`` overrides; frame
     folders default to 25). ``output``: see :class:`OutputOptions`; ``sampling_opts``: tiles, precision and
-    progress (:class:`SamplingOptions`). Frames are written as they are produced."""
+    progress (:class:`SamplingOptions`). Frames are written as they are produced, chunk by chunk; a run stopped
+    midway resumes from its last completed chunk when started again (``inference.resume``; ``restart``: start
+    over)."""
     out = output or OutputOptions()
     how = sampling_opts or SamplingOptions()
     if how.progress not in ('off', 'clips', 'steps'):
@@ -277,16 +312,36 @@ def run_inference(opt: dict, input_path: str, out_dir: str, weights: Optional[st
     h, w = seq.size
     sr_size = (h * model.scale, w * model.scale)
     rate = exact_rate(fps) if fps else (seq.rate or exact_rate(DEFAULT_FPS))
-    tile = _resolve_tile(model, seq, how, chunk)
+    previous = None if restart else saved_fingerprint(out_dir)
+    if how.tile == 'auto' and previous:  # the tile the interrupted run measured, not a new measurement
+        tile = previous['sampling']['tile']
+    else:
+        tile = _resolve_tile(model, seq, how, chunk)
+    given = dict(seed=seed, num_steps=num_steps, tile=tile, tile_overlap=how.tile_overlap, dtype=how.dtype,
+                 propagation=how.propagation, preset=how.preset)
+    clip_len = model.clip_length()
+    frames_per_chunk = resolve_chunk(chunk, clip_len) if chunk != 0 else 0
+    store = ResumeStore(out_dir, _fingerprint(opt, input_path, seq, model, resolve_sampling(model, **given),
+                                              frames_per_chunk, video, rate, out, non_rgb), restart=restart)
+    resume = store.load()
+    done = resume.start if resume is not None else 0
+    chunks = resume.chunk if resume is not None else 0
     began = time.perf_counter()
-    paths: List[str] = []
-    progress = SamplingProgress(len(seq), osp.basename(osp.normpath(input_path)),
+    progress = SamplingProgress(len(seq), osp.basename(osp.normpath(input_path)), done=done,
                                 enabled=False if how.progress == 'off' else None, steps=how.progress == 'steps')
-    with _open_video(video, seq, rate, sr_size, out) if video else contextlib.nullcontext() as writer, progress:
-        for start, frames in super_resolve(model, seq, chunk, seed, num_steps, tile, how.tile_overlap, how.dtype,
-                                           progress, how.propagation, how.preset):
+    with progress:
+        for start, frames, state in super_resolve_chunks(model, seq, frames_per_chunk, progress=progress,
+                                                         resume=resume, **given):
             frames = _fix_colors(seq, start, frames, model.scale, out.color_fix)
-            paths += _write_chunk(out_dir, start, frames, writer, out.png)
+            with _segment_writer(store.segment(state.chunk - 1), rate, sr_size, out) if video else \
+                    contextlib.nullcontext() as writer:
+                _write_chunk(out_dir, start, frames, writer, out.png)
+            store.save(state)  # only now: a kill before this redoes the chunk
+            chunks = state.chunk
+    if video:
+        _join_video(video, store.segments(chunks), seq, rate, out)
+    store.finish()
+    paths = [osp.join(out_dir, f'{k:08d}.png') for k in range(len(seq))] if out.png else []
     return InferenceResult(len(seq), (h, w), sr_size, paths, video, time.perf_counter() - began, tile or 0)
 
 

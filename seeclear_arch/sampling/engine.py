@@ -33,7 +33,8 @@ is fused with the previous output frame warped along the condition's optical flo
 from clip to clip and chunk to chunk like the memories, so chunking does not change the result.
 """
 import contextlib
-from typing import Any, Callable, ContextManager, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
+from dataclasses import dataclass
+from typing import Any, Callable, ContextManager, Dict, Iterator, List, Mapping, NamedTuple, Optional, Sequence, Tuple
 
 import torch
 from torch import nn
@@ -186,14 +187,56 @@ def plan_chunks(num_frames: int, clip_len: int, clips_per_chunk: int = 0) -> Lis
     return [clips[i:i + per_chunk] for i in range(0, len(clips), per_chunk)]
 
 
+@dataclass
+class SequenceState:
+    """All a chunk depends on besides its frames: the state after the chunks before it (resumable inference).
+
+    ``chunk``: the index of the next chunk in ``plan_chunks``; ``start``: its first frame; ``generator``: the noise
+    generator's state; ``memories``: one CaTeGory memory per tile; ``fused``: the propagation's last frame."""
+
+    chunk: int
+    start: int
+    generator: torch.Tensor
+    memories: List[Any]
+    fused: Optional[PropagationState] = None
+
+
+def _on(value: Any, device: torch.device) -> Any:
+    """``value`` (tensors in tuples, named tuples, lists and dicts) with its tensors moved to ``device``."""
+    if torch.is_tensor(value):
+        return value.to(device)
+    if isinstance(value, tuple) and hasattr(value, '_fields'):
+        return type(value)(*(_on(v, device) for v in value))
+    if isinstance(value, (list, tuple)):
+        return type(value)(_on(v, device) for v in value)
+    if isinstance(value, dict):
+        return {k: _on(v, device) for k, v in value.items()}
+    return value
+
+
+class SampledChunk(NamedTuple):
+    """A chunk of the sequence: its first frame index, HR frames (1, n, C, H, W) in [0, 1], the state after it."""
+
+    start: int
+    frames: torch.Tensor
+    state: SequenceState
+
+
+def sample_sequence(*args: Any, **kwargs: Any) -> Iterator[Tuple[int, torch.Tensor]]:
+    """:func:`sample_chunks` yielding ``(first frame index, HR frames)`` only."""
+    for chunk in sample_chunks(*args, **kwargs):
+        yield chunk.start, chunk.frames
+
+
 @torch.no_grad()
-def sample_sequence(net: nn.Module, process: BlurringResShift, read_frames: ReadFn, num_frames: int, clip_len: int,
-                    condition: ConditionFn, seed: int = 0, num_steps: Optional[int] = None, carry: bool = True,
-                    clips_per_chunk: int = 0, device: Optional[torch.device] = None,
-                    progress: Optional[SamplingProgress] = None, tile: int = 0,
-                    tile_overlap: int = DEFAULT_OVERLAP, dtype: str = 'float32', noise_scale: float = 1.0,
-                    propagation: Optional[FlowPropagation] = None) -> Iterator[Tuple[int, torch.Tensor]]:
-    """Yield ``(first frame index, HR frames (1, n, C, H, W) in [0, 1])`` chunk by chunk (see the module docstring).
+def sample_chunks(net: nn.Module, process: BlurringResShift, read_frames: ReadFn, num_frames: int, clip_len: int,
+                  condition: ConditionFn, seed: int = 0, num_steps: Optional[int] = None, carry: bool = True,
+                  clips_per_chunk: int = 0, device: Optional[torch.device] = None,
+                  progress: Optional[SamplingProgress] = None, tile: int = 0,
+                  tile_overlap: int = DEFAULT_OVERLAP, dtype: str = 'float32', noise_scale: float = 1.0,
+                  propagation: Optional[FlowPropagation] = None,
+                  resume: Optional[SequenceState] = None) -> Iterator[SampledChunk]:
+    """Yield the sequence chunk by chunk (see the module docstring), each with the state after it.
 
     Args:
         net: the denoiser, in eval mode.
@@ -212,6 +255,8 @@ def sample_sequence(net: nn.Module, process: BlurringResShift, read_frames: Read
         noise_scale: posterior noise multiplier of every step (1: the exact posterior).
         propagation: flow-guided fusion of each output frame with the previous one (``sampling.propagation``),
             carried across clips and chunks; None: off (Algorithm 1's frames as sampled).
+        resume: a chunk's ``state`` from an earlier run with the same arguments: start after that chunk, with
+            exactly the frames the uninterrupted run gives from there.
     """
     device = device or next(net.parameters()).device
     check_dtype(dtype)
@@ -220,7 +265,15 @@ def sample_sequence(net: nn.Module, process: BlurringResShift, read_frames: Read
     memories: List[Any] = []
     fused: Optional[PropagationState] = None  # the propagation's last frame, carried like the memories
     start = 0
-    for clips in plan_chunks(num_frames, clip_len, clips_per_chunk):
+    chunks = plan_chunks(num_frames, clip_len, clips_per_chunk)
+    if resume is not None:
+        if not 0 <= resume.chunk <= len(chunks):
+            raise ValueError(f'Cannot resume at chunk {resume.chunk}: the sequence has {len(chunks)} chunks.')
+        generator.set_state(resume.generator.cpu())
+        fused, start = _on(resume.fused, device), resume.start
+    for index, clips in enumerate(chunks):
+        if resume is not None and index < resume.chunk:
+            continue
         needed = sorted({i for indices, _ in clips for i in indices})
         local = {frame: k for k, frame in enumerate(needed)}
         lq = read_frames(needed).to(device)
@@ -230,6 +283,10 @@ def sample_sequence(net: nn.Module, process: BlurringResShift, read_frames: Read
             align = tile_align(y.shape[-1] // lq.shape[-1], process.patch_size)
             tiles = plan_tiles(tuple(lq.shape[-2:]), tile, tile_overlap if tile else 0, align)
             memories = [None] * len(tiles)  # every tile starts from the learned memory
+            if resume is not None:
+                if len(resume.memories) != len(tiles):
+                    raise ValueError(f'Cannot resume: {len(resume.memories)} saved memories for {len(tiles)} tiles.')
+                memories = _on(list(resume.memories), device)
         outputs = []
         for indices, num_valid in clips:
             idx = torch.as_tensor([local[i] for i in indices], device=device)
@@ -245,5 +302,6 @@ def sample_sequence(net: nn.Module, process: BlurringResShift, read_frames: Read
         del lq, y
         frames = torch.cat(outputs, dim=1)
         del outputs
-        yield start, frames
+        state = SequenceState(index + 1, start + frames.size(1), generator.get_state(), list(memories), fused)
+        yield SampledChunk(start, frames, state)
         start += frames.size(1)

@@ -14,13 +14,13 @@ class SamplingProgress:
     """tqdm bars driven by the engine: :meth:`start_clip`, :meth:`step` per network call, :meth:`end_clip`."""
 
     def __init__(self, total_frames: int, desc: str = 'sample', enabled: Optional[bool] = None, steps: bool = False,
-                 file: Optional[IO] = None):
+                 file: Optional[IO] = None, done: int = 0):
         self.file = file or sys.stderr
         if enabled is None:
             enabled = bool(getattr(self.file, 'isatty', lambda: False)())
         self.enabled, self.show_steps = enabled, steps and enabled
         self.frames = tqdm(total=total_frames, desc=desc, unit='frame', file=self.file, disable=not enabled,
-                           dynamic_ncols=True)
+                           dynamic_ncols=True, initial=done)  # done: frames of a resumed run already written
         self.steps: Optional[tqdm] = None
 
     def start_clip(self, num_calls: int) -> None:

@@ -270,3 +270,30 @@ def test_noise_scale_shrinks_the_seed_spread(conv):
         return float((_sequence(PROCESS, lq, conv, scale, 1) - _sequence(PROCESS, lq, conv, scale, 2)).abs().mean())
 
     assert 0 < spread(0.0) < spread(0.5) < spread(1.0)
+
+
+def test_resuming_from_a_chunk_state_gives_the_rest_of_the_uninterrupted_run(seeclear, tmp_path):
+    """After a save/load round trip, the state after chunk k restarts the sequence there bit for bit: noise
+    generator, per-tile memories and the propagation's last frame."""
+    from seeclear_arch.sampling.engine import sample_chunks
+    from seeclear_arch.sampling.propagation import FlowPropagation
+
+    lq = _smooth_video(7, 16, 16)
+
+    def chunks(resume=None):
+        def condition(x):
+            return F.interpolate(x.flatten(0, 1), scale_factor=4, mode='bicubic').clamp(0, 1).unflatten(0, x.shape[:2])
+
+        return list(sample_chunks(seeclear, BlurringResShift(num_timesteps=3, noise='iid'),
+                                  lambda idx: lq[:, list(idx)], 7, 2, condition, seed=5, clips_per_chunk=1, tile=12,
+                                  tile_overlap=4, propagation=FlowPropagation(0.5, threshold=255), resume=resume))
+
+    whole = chunks()
+    assert [c.start for c in whole] == [0, 2, 4, 6] and whole[-1].state.chunk == 4
+    assert len(whole[0].state.memories) > 1 and all(m is not None for m in whole[0].state.memories)
+    for k in (1, 2):
+        torch.save(whole[k - 1].state, tmp_path / 'state.pt')
+        rest = chunks(torch.load(tmp_path / 'state.pt', weights_only=False))
+        assert [c.start for c in rest] == [c.start for c in whole[k:]]
+        assert all(torch.equal(a.frames, b.frames) for a, b in zip(rest, whole[k:]))
+    assert chunks(whole[-1].state) == []  # resumed after the last chunk: nothing left

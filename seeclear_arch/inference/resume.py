@@ -1,0 +1,118 @@
+"""Resumable inference: a killed ``seeclear-infer`` run, started again with the same command, goes on from the last
+completed chunk and writes exactly the files an uninterrupted run writes (docs/video.md#resume).
+
+Beside the output, ``OUTPUT/.seeclear_resume/`` holds
+
+* ``run.json``: what defines the output (input, weights, model and sampling options, chunking, output options); a
+  run whose options differ refuses to resume, naming them, instead of mixing two outputs (``--restart`` starts
+  over);
+* ``state.pt``: after each chunk, the sampling engine's :class:`~seeclear_arch.sampling.engine.SequenceState` (the
+  noise generator, each tile's CaTeGory memory, the propagation's last frame) and the chunk count;
+* ``segments/00000.mp4 ...``: with ``--video``, each chunk encoded on its own; the final mp4 is these segments
+  joined without re-encoding, with the source's audio (``data.video_writer.concat_segments``), so it does not
+  depend on where a run was stopped.
+
+Every file is written atomically (``data.atomic_files``; segments as ``.part`` renamed when complete), and the
+state after a chunk is saved only once that chunk's frames and segment are in place: a kill at any moment leaves
+the previous state, whose next chunk is then redone, bit for bit. The folder is removed when the run completes.
+What the frames depend on is the same after a resume: the LR frames are read again from the input (the reader
+decodes up to the chunk), the condition is per chunk, and the colour fix is per frame.
+"""
+import hashlib
+import io
+import json
+import os
+import shutil
+from os import path as osp
+from typing import Any, Dict, List, Optional
+
+import torch
+
+from seeclear_arch.data.atomic_files import remove_stale_temporaries, write_bytes, write_text
+from seeclear_arch.sampling.engine import SequenceState
+
+STATE_DIR = '.seeclear_resume'
+SAVE_SLEEP_ENV = 'SEECLEAR_FAULT_SAVE_SLEEP'  # fault injection: seconds to pause in the middle of each state write
+
+
+def file_digest(path: str, block: int = 1 << 20) -> str:
+    """SHA-256 of a file (the weights: a changed checkpoint at the same path must not resume)."""
+    digest = hashlib.sha256()
+    with open(path, 'rb') as f:
+        for chunk in iter(lambda: f.read(block), b''):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _plain(value: Any) -> Any:
+    """``value`` as JSON would give it back (tuples as lists, unknown objects as their repr)."""
+    return json.loads(json.dumps(value, default=repr))
+
+
+def saved_fingerprint(out_dir: str) -> Optional[Dict[str, Any]]:
+    """The options of an unfinished run in ``out_dir`` (None when there is none)."""
+    run = osp.join(out_dir, STATE_DIR, 'run.json')
+    if not osp.isfile(run):
+        return None
+    with open(run, encoding='utf-8') as f:
+        return json.load(f)
+
+
+class ResumeStore:
+    """The resume folder of one output (module docstring).
+
+    Args:
+        out_dir: the output folder.
+        fingerprint: JSON-able description of everything the output depends on.
+        restart: delete any earlier state and start over.
+    """
+
+    def __init__(self, out_dir: str, fingerprint: Dict[str, Any], restart: bool = False):
+        self.dir = osp.join(out_dir, STATE_DIR)
+        self.fingerprint = _plain(fingerprint)
+        if restart and osp.isdir(self.dir):
+            shutil.rmtree(self.dir)
+        for folder in (out_dir, self.dir):  # what a killed run was writing when it died
+            remove_stale_temporaries(folder)
+        self._check_or_write_fingerprint()
+
+    def _check_or_write_fingerprint(self) -> None:
+        saved = saved_fingerprint(osp.dirname(self.dir))
+        if saved is None:
+            os.makedirs(self.dir, exist_ok=True)
+            write_text(osp.join(self.dir, 'run.json'), json.dumps(self.fingerprint, indent=1, sort_keys=True))
+            return
+        changed = sorted(k for k in set(saved) | set(self.fingerprint) if saved.get(k) != self.fingerprint.get(k))
+        if changed:
+            details = '; '.join(f'{k}: {json.dumps(saved.get(k))} -> {json.dumps(self.fingerprint.get(k))}'
+                                for k in changed)
+            raise ValueError(f'{osp.dirname(self.dir)} holds an unfinished run with other options ({details}). '
+                             'Run the same command again to resume it, pass --restart to start over, or choose '
+                             'another --output.')
+
+    @property
+    def state_path(self) -> str:
+        return osp.join(self.dir, 'state.pt')
+
+    def segment(self, index: int) -> str:
+        """Where chunk ``index``'s mp4 segment goes."""
+        return osp.join(self.dir, 'segments', f'{index:05d}.mp4')
+
+    def segments(self, count: int) -> List[str]:
+        return [self.segment(k) for k in range(count)]
+
+    def load(self) -> Optional[SequenceState]:
+        """The state after the last completed chunk, or None to start from the first one."""
+        if not osp.isfile(self.state_path):
+            return None
+        return torch.load(self.state_path, map_location='cpu', weights_only=False)
+
+    def save(self, state: SequenceState) -> None:
+        """The state after a chunk whose outputs are all written (atomically; see the module docstring)."""
+        buffer = io.BytesIO()
+        torch.save(state, buffer)
+        write_bytes(self.state_path, buffer.getbuffer(), pause_midway=float(os.environ.get(SAVE_SLEEP_ENV) or 0))
+
+    def finish(self) -> None:
+        """The run completed: nothing to resume."""
+        shutil.rmtree(self.dir, ignore_errors=True)
