@@ -7,7 +7,7 @@ Beside the output, ``OUTPUT/.seeclear_resume/`` holds
   run whose options differ refuses to resume, naming them, instead of mixing two outputs (``--restart`` starts
   over);
 * ``state.pt``: after each chunk, the sampling engine's :class:`~seeclear_arch.sampling.engine.SequenceState` (the
-  noise generator, each tile's CaTeGory memory, the propagation's last frame) and the chunk count;
+  chunk count, each tile's CaTeGory memory, the propagation's last frame; the noise is seeded per clip);
 * ``segments/00000.mp4 ...``: with ``--video``, each chunk encoded on its own; the final mp4 is these segments
   joined without re-encoding, with the source's audio (``data.video_writer.concat_segments``), so it does not
   depend on where a run was stopped.

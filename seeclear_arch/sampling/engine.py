@@ -9,10 +9,11 @@ CaTeGory memory (the network holds no state): a sequence starts from the learned
 (Alg. 1 l. 4-45): ``encode_condition(lq, y, memory)`` once, the process's sampler with ``T`` (or ``num_steps``)
 network calls, the last one through ``final_step``, which also returns the memory built from that step's decoder
 features, and that memory goes to the next clip (dropped with ``carry=False``, the ablation
-``val.carry_memory: false``). One generator, seeded once per sequence, drives all noise clip after clip, so cutting
-the sequence into chunks (``clips_per_chunk``) gives exactly the frames of a whole-sequence run. With the process's
-``noise: shared`` the generator is reseeded at every clip, so every clip draws the same noise (and the frames of a
-clip share it): static content gets the same perturbation throughout the sequence. ``noise_scale`` scales the
+``val.carry_memory: false``). Clip ``k`` draws its noise from a generator seeded with ``(seed, k)``
+(:func:`clip_seed`), so a frame's noise does not depend on how the sequence is cut into chunks (``clips_per_chunk``)
+or shards (``clip_range``); with the process's ``noise: shared`` every clip uses ``seed`` itself, so every clip draws
+the same noise (and the frames of a clip share it): static content gets the same perturbation throughout the
+sequence. ``noise_scale`` scales the
 posterior noise of every step.
 
 Spatial tiles (``tile``, ``tile_overlap``; ``seeclear_arch.sampling.tiling``): every diffusion step calls the network
@@ -33,6 +34,7 @@ is fused with the previous output frame warped along the condition's optical flo
 from clip to clip and chunk to chunk like the memories, so chunking does not change the result.
 """
 import contextlib
+import hashlib
 from dataclasses import dataclass
 from typing import Any, Callable, ContextManager, Dict, Iterator, List, Mapping, NamedTuple, Optional, Sequence, Tuple
 
@@ -191,12 +193,11 @@ def plan_chunks(num_frames: int, clip_len: int, clips_per_chunk: int = 0) -> Lis
 class SequenceState:
     """All a chunk depends on besides its frames: the state after the chunks before it (resumable inference).
 
-    ``chunk``: the index of the next chunk in ``plan_chunks``; ``start``: its first frame; ``generator``: the noise
-    generator's state; ``memories``: one CaTeGory memory per tile; ``fused``: the propagation's last frame."""
+    ``chunk``: the index of the next chunk (of the range); ``start``: its first frame; ``memories``: one CaTeGory
+    memory per tile; ``fused``: the propagation's last frame. (The noise needs no state: it is seeded per clip.)"""
 
     chunk: int
     start: int
-    generator: torch.Tensor
     memories: List[Any]
     fused: Optional[PropagationState] = None
 
@@ -228,14 +229,22 @@ def sample_sequence(*args: Any, **kwargs: Any) -> Iterator[Tuple[int, torch.Tens
         yield chunk.start, chunk.frames
 
 
+def clip_seed(seed: int, clip: int, noise: str = 'iid') -> int:
+    """The seed of clip ``clip``'s noise: ``seed`` for every clip with shared noise, else a 32-bit hash of
+    ``(seed, clip)`` (torch's CPU generator keeps only 32 bits of a seed, so ``seed * 2**32 + clip`` would not do)."""
+    if noise == 'shared':
+        return int(seed)
+    return int.from_bytes(hashlib.sha256(f'{int(seed)}/{int(clip)}'.encode()).digest()[:4], 'little')
+
+
 @torch.no_grad()
 def sample_chunks(net: nn.Module, process: BlurringResShift, read_frames: ReadFn, num_frames: int, clip_len: int,
                   condition: ConditionFn, seed: int = 0, num_steps: Optional[int] = None, carry: bool = True,
                   clips_per_chunk: int = 0, device: Optional[torch.device] = None,
                   progress: Optional[SamplingProgress] = None, tile: int = 0,
                   tile_overlap: int = DEFAULT_OVERLAP, dtype: str = 'float32', noise_scale: float = 1.0,
-                  propagation: Optional[FlowPropagation] = None,
-                  resume: Optional[SequenceState] = None) -> Iterator[SampledChunk]:
+                  propagation: Optional[FlowPropagation] = None, resume: Optional[SequenceState] = None,
+                  clip_range: Optional[Tuple[int, int]] = None, warmup_clips: int = 0) -> Iterator[SampledChunk]:
     """Yield the sequence chunk by chunk (see the module docstring), each with the state after it.
 
     Args:
@@ -244,10 +253,10 @@ def sample_chunks(net: nn.Module, process: BlurringResShift, read_frames: ReadFn
         read_frames: LR frames for a list of indices, ``(1, n, C, h, w)`` in [0, 1] (read once per chunk).
         num_frames, clip_len: ``N`` and ``m``.
         condition: ``y`` for the LR frames of a chunk (bicubic, or a frozen base network).
-        seed: seeds the one generator of the sequence (on ``device``).
+        seed: the noise seed; clip ``k`` draws its noise from :func:`clip_seed` (on ``device``).
         num_steps: sampler steps (default ``T``).
         carry: carry the memory from clip to clip (Alg. 1 l. 44).
-        clips_per_chunk: clips per yielded chunk; 0 yields the whole sequence at once.
+        clips_per_chunk: clips per yielded chunk; 0 yields the whole sequence (or range) at once.
         device: where the network runs (default: the device of its first parameter).
         progress: bars advanced per clip and per step (``sampling.progress``).
         tile, tile_overlap: LR tile size (0 = whole frames) and overlap, see ``sampling.tiling``.
@@ -257,24 +266,31 @@ def sample_chunks(net: nn.Module, process: BlurringResShift, read_frames: ReadFn
             carried across clips and chunks; None: off (Algorithm 1's frames as sampled).
         resume: a chunk's ``state`` from an earlier run with the same arguments: start after that chunk, with
             exactly the frames the uninterrupted run gives from there.
+        clip_range: ``(first, end)``: sample only clips ``first .. end - 1`` of the sequence (a shard).
+        warmup_clips: sample this many clips before ``first`` (when there are) and drop their frames: their
+            memory and propagation state start the range as the frames before it would.
     """
     device = device or next(net.parameters()).device
     check_dtype(dtype)
-    generator = torch.Generator(device=device).manual_seed(int(seed))
+    numbered = list(enumerate(split_clips(num_frames, clip_len)))  # (clip index, (frame indices, num valid))
+    first, end = clip_range if clip_range is not None else (0, len(numbered))
+    if not 0 <= first <= end <= len(numbered):
+        raise ValueError(f'clip_range {clip_range} is outside the sequence\'s {len(numbered)} clips.')
+    per_chunk = clips_per_chunk or max(end - first, 1)
+    chunks = [numbered[i:i + per_chunk] for i in range(first, end, per_chunk)]
+    generator = torch.Generator(device=device)
     tiles: Optional[List[Tile]] = None
     memories: List[Any] = []
     fused: Optional[PropagationState] = None  # the propagation's last frame, carried like the memories
-    start = 0
-    chunks = plan_chunks(num_frames, clip_len, clips_per_chunk)
+    start = numbered[first][1][0][0] if first < end else 0
     if resume is not None:
         if not 0 <= resume.chunk <= len(chunks):
-            raise ValueError(f'Cannot resume at chunk {resume.chunk}: the sequence has {len(chunks)} chunks.')
-        generator.set_state(resume.generator.cpu())
+            raise ValueError(f'Cannot resume at chunk {resume.chunk}: the range has {len(chunks)} chunks.')
         fused, start = _on(resume.fused, device), resume.start
-    for index, clips in enumerate(chunks):
-        if resume is not None and index < resume.chunk:
-            continue
-        needed = sorted({i for indices, _ in clips for i in indices})
+
+    def run(clips: List[Tuple[int, Clip]], keep: bool) -> Optional[torch.Tensor]:
+        nonlocal tiles, memories, fused
+        needed = sorted({i for _, (indices, _) in clips for i in indices})
         local = {frame: k for k, frame in enumerate(needed)}
         lq = read_frames(needed).to(device)
         with network_autocast(device, dtype):  # a frozen base network runs at the sampling precision
@@ -288,20 +304,25 @@ def sample_chunks(net: nn.Module, process: BlurringResShift, read_frames: ReadFn
                     raise ValueError(f'Cannot resume: {len(resume.memories)} saved memories for {len(tiles)} tiles.')
                 memories = _on(list(resume.memories), device)
         outputs = []
-        for indices, num_valid in clips:
+        for clip, (indices, num_valid) in clips:
             idx = torch.as_tensor([local[i] for i in indices], device=device)
-            if process.noise == 'shared':  # every clip draws the same noise
-                generator.manual_seed(int(seed))
+            generator.manual_seed(clip_seed(seed, clip, process.noise))
             frames = sample_clip(net, process, lq[:, idx], y[:, idx], generator, num_steps, carry, tiles, memories,
-                                 dtype, progress, noise_scale)[:, :num_valid]
+                                 dtype, progress if keep else None, noise_scale)[:, :num_valid]
             if propagation is not None:
                 frames, fused = propagation.apply(frames, y[:, idx[:num_valid]], fused)
-            outputs.append(frames)
-            if progress is not None:
-                progress.end_clip(num_valid)
-        del lq, y
-        frames = torch.cat(outputs, dim=1)
-        del outputs
-        state = SequenceState(index + 1, start + frames.size(1), generator.get_state(), list(memories), fused)
+            if keep:
+                outputs.append(frames)
+                if progress is not None:
+                    progress.end_clip(num_valid)
+        return torch.cat(outputs, dim=1) if keep else None
+
+    if resume is None and warmup_clips > 0 and first > 0:
+        run(numbered[max(0, first - warmup_clips):first], keep=False)
+    for index, clips in enumerate(chunks):
+        if resume is not None and index < resume.chunk:
+            continue
+        frames = run(clips, keep=True)
+        state = SequenceState(index + 1, start + frames.size(1), list(memories), fused)
         yield SampledChunk(start, frames, state)
         start += frames.size(1)
