@@ -7,6 +7,7 @@ Usage (``seeclear-infer`` once installed, or ``python -m seeclear_arch.inference
         [--no-png] [--color-fix none|wavelet|adain] [--tile N|auto] [--tile-overlap 8] [--max-memory GIB]
         [--dtype float32|bfloat16|float16] [--preset fast|balanced|paper] [--propagation 0.3] [--restart] [--quiet]
         [--verbose]
+    torchrun --nproc_per_node=N -m seeclear_arch.inference ... [--warmup-clips 1]   # one video over N processes
 
 Writes ``OUTPUT/00000000.png, ...`` (each written to a temporary name, then renamed; ``--no-png``: none) and, with
 ``--video``, ``OUTPUT/sr.mp4`` (or ``--video PATH``) at the source's exact frame rate with the source's audio
@@ -25,10 +26,13 @@ frame toward the previous one warped along the condition's optical flow, where t
 seeclear_arch/sampling/propagation.py). A run stopped midway (a crash, a kill, a reboot) resumes from its last
 completed chunk when the same command is run again, and writes exactly what an uninterrupted run writes
 (seeclear_arch/inference/resume.py; ``--restart`` starts over; other options refuse to resume). A progress bar
-(frames, with ETA; steps too with ``--verbose``) is shown on a terminal unless ``--quiet``.
+(frames, with ETA; steps too with ``--verbose``) is shown on a terminal unless ``--quiet``. Under ``torchrun``
+each process samples a contiguous range of clips, starting ``--warmup-clips`` clips early, and rank 0 joins the
+video (seeclear_arch/inference/shard.py).
 """
 import argparse
 import logging
+import os
 import sys
 from os import path as osp
 from typing import List, Optional
@@ -38,6 +42,7 @@ from basicsr.utils import get_root_logger
 import seeclear_arch  # noqa: F401  (registers the archs and the model)
 from seeclear_arch.inference.color_fix import COLOR_FIXES
 from seeclear_arch.inference.video import (
+    DEFAULT_WARMUP_CLIPS,
     OutputOptions,
     SamplingOptions,
     read_options,
@@ -111,6 +116,9 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument('--propagation', type=float, metavar='A',
                         help="strength of the flow-guided temporal propagation of the output frames, 0 = off "
                              "(default: the yml's val.propagation)")
+    parser.add_argument('--warmup-clips', type=int, default=DEFAULT_WARMUP_CLIPS, metavar='W',
+                        help='under torchrun: clips each process samples before its range, to build its memory, and '
+                             f'drops (default {DEFAULT_WARMUP_CLIPS}, measured in docs/video.md)')
     parser.add_argument('--restart', action='store_true', help='start over instead of resuming the unfinished run '
                         'left in --output (a run stopped midway resumes from its last completed chunk when the same '
                         'command is run again)')
@@ -129,7 +137,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         result = run_inference(read_options(args.opt), args.input, args.output, weights=args.weights,
                                num_steps=args.num_steps, seed=args.seed, max_frames=args.max_frames,
                                chunk=args.chunk, video=video, fps=args.fps, non_rgb=args.non_rgb,
-                               restart=args.restart,
+                               restart=args.restart, warmup_clips=args.warmup_clips,
                                output=OutputOptions(png=not args.no_png, codec=args.codec, crf=args.crf,
                                                     bitrate=args.bitrate, audio=not args.no_audio,
                                                     color_fix=args.color_fix),
@@ -139,6 +147,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                                    progress='off' if args.quiet else ('steps' if args.verbose else 'clips')))
     except (FileNotFoundError, ValueError) as err:
         sys.exit(f'error: {err}')
-    for key, value in summarize(result).items():
-        print(f'{key}: {value}')
+    if os.environ.get('RANK', '0') == '0':  # one summary for a torchrun run
+        for key, value in summarize(result).items():
+            print(f'{key}: {value}')
     return 0

@@ -8,9 +8,9 @@ Beside the output, ``OUTPUT/.seeclear_resume/`` holds
   over);
 * ``state.pt``: after each chunk, the sampling engine's :class:`~seeclear_arch.sampling.engine.SequenceState` (the
   chunk count, each tile's CaTeGory memory, the propagation's last frame; the noise is seeded per clip);
-* ``segments/00000.mp4 ...``: with ``--video``, each chunk encoded on its own; the final mp4 is these segments
-  joined without re-encoding, with the source's audio (``data.video_writer.concat_segments``), so it does not
-  depend on where a run was stopped.
+* ``segments/00000000.mp4 ...``: with ``--video``, each chunk encoded on its own, named by its first frame; the
+  final mp4 is these segments joined without re-encoding, with the source's audio
+  (``data.video_writer.concat_segments``), so it does not depend on where a run was stopped.
 
 Every file is written atomically (``data.atomic_files``; segments as ``.part`` renamed when complete), and the
 state after a chunk is saved only once that chunk's frames and segment are in place: a kill at any moment leaves
@@ -67,18 +67,23 @@ class ResumeStore:
         restart: delete any earlier state and start over.
     """
 
-    def __init__(self, out_dir: str, fingerprint: Dict[str, Any], restart: bool = False):
+    def __init__(self, out_dir: str, fingerprint: Dict[str, Any], restart: bool = False, rank: int = 0,
+                 world_size: int = 1):
         self.dir = osp.join(out_dir, STATE_DIR)
         self.fingerprint = _plain(fingerprint)
-        if restart and osp.isdir(self.dir):
-            shutil.rmtree(self.dir)
-        for folder in (out_dir, self.dir):  # what a killed run was writing when it died
-            remove_stale_temporaries(folder)
-        self._check_or_write_fingerprint()
+        self.state_path = osp.join(self.dir, 'state.pt' if world_size == 1 else f'state_rank{rank}.pt')
+        if rank == 0:  # the other ranks of a sharded run only check, after rank 0 (seeclear_arch.inference.shard)
+            if restart and osp.isdir(self.dir):
+                shutil.rmtree(self.dir)
+            for folder in (out_dir, self.dir, osp.join(self.dir, 'segments')):  # what a killed run was writing
+                remove_stale_temporaries(folder)
+        self._check_or_write_fingerprint(write=rank == 0)
 
-    def _check_or_write_fingerprint(self) -> None:
+    def _check_or_write_fingerprint(self, write: bool) -> None:
         saved = saved_fingerprint(osp.dirname(self.dir))
         if saved is None:
+            if not write:
+                raise RuntimeError(f'{self.dir}/run.json is missing: rank 0 writes it before the other ranks start.')
             os.makedirs(self.dir, exist_ok=True)
             write_text(osp.join(self.dir, 'run.json'), json.dumps(self.fingerprint, indent=1, sort_keys=True))
             return
@@ -90,16 +95,16 @@ class ResumeStore:
                              'Run the same command again to resume it, pass --restart to start over, or choose '
                              'another --output.')
 
-    @property
-    def state_path(self) -> str:
-        return osp.join(self.dir, 'state.pt')
+    def segment(self, start: int) -> str:
+        """Where the mp4 segment of the chunk that starts at frame ``start`` goes."""
+        return osp.join(self.dir, 'segments', f'{start:08d}.mp4')
 
-    def segment(self, index: int) -> str:
-        """Where chunk ``index``'s mp4 segment goes."""
-        return osp.join(self.dir, 'segments', f'{index:05d}.mp4')
-
-    def segments(self, count: int) -> List[str]:
-        return [self.segment(k) for k in range(count)]
+    def segments(self) -> List[str]:
+        """Every complete segment, in frame order."""
+        folder = osp.join(self.dir, 'segments')
+        names = sorted(n for n in os.listdir(folder) if n.endswith('.mp4') and not n.startswith('.')) \
+            if osp.isdir(folder) else []
+        return [osp.join(folder, n) for n in names]
 
     def load(self) -> Optional[SequenceState]:
         """The state after the last completed chunk, or None to start from the first one."""

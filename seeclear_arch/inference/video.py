@@ -36,6 +36,7 @@ from basicsr.utils.options import ordered_yaml
 from seeclear_arch.data.atomic_files import write_png
 from seeclear_arch.data.video_reader import LRSequence, VideoReader, exact_rate, load_sequence
 from seeclear_arch.data.video_writer import Mp4Writer, concat_segments
+from seeclear_arch.inference import shard
 from seeclear_arch.inference.color_fix import check_color_fix, color_fix
 from seeclear_arch.inference.resume import ResumeStore, file_digest, saved_fingerprint
 from seeclear_arch.models.condition import bicubic_upsample
@@ -47,6 +48,7 @@ from seeclear_arch.sampling.presets import with_preset
 from seeclear_arch.sampling.progress import SamplingProgress
 
 DEFAULT_CHUNK_FRAMES = 50
+DEFAULT_WARMUP_CLIPS = 1  # sharded runs: clips sampled before a shard's range to build its memory (docs/video.md)
 MODEL_KEYS = ('model_type', 'scale', 'network_g', 'network_base', 'diffusion', 'diffusion_range',
               'diffusion_input_scaling')  # the yml's keys that change the frames besides val's (resume fingerprint)
 DEFAULT_FPS = 25.0
@@ -116,8 +118,9 @@ def super_resolve_chunks(model, seq: LRSequence, chunk: Optional[int] = None, se
                          num_steps: Optional[int] = None, tile: Optional[int] = None,
                          tile_overlap: Optional[int] = None, dtype: Optional[str] = None,
                          progress: Optional[SamplingProgress] = None, propagation: Optional[float] = None,
-                         preset: Optional[str] = None,
-                         resume: Optional[sampling.SequenceState] = None) -> Iterator[sampling.SampledChunk]:
+                         preset: Optional[str] = None, resume: Optional[sampling.SequenceState] = None,
+                         clip_range: Optional[Tuple[int, int]] = None,
+                         warmup_clips: int = 0) -> Iterator[sampling.SampledChunk]:
     """Yield the HR frames ``(n, 3, H, W)`` in [0, 1] chunk by chunk with the engine's state after each (see the
     module docstring), through the sampling engine (``seeclear_arch.sampling.engine.sample_chunks``).
 
@@ -126,7 +129,8 @@ def super_resolve_chunks(model, seq: LRSequence, chunk: Optional[int] = None, se
     [``val.dtype``, else float32]; ``progress``: bars advanced per clip and step; ``propagation``
     [``val.propagation``, else 0 = off]: strength of the flow-guided propagation (``sampling.propagation``);
     ``preset`` [``val.preset``]: steps and precision (``sampling.presets``), below the explicit arguments;
-    ``resume``: a state this function yielded in an earlier run with the same arguments (start after that chunk).
+    ``resume``: a state this function yielded in an earlier run with the same arguments (start after that chunk);
+    ``clip_range``, ``warmup_clips``: sample only these clips, after that many warm-up clips (a shard).
     """
     opts = resolve_sampling(model, seed=seed, num_steps=num_steps, tile=tile, tile_overlap=tile_overlap, dtype=dtype,
                             propagation=propagation, preset=preset)
@@ -134,7 +138,7 @@ def super_resolve_chunks(model, seq: LRSequence, chunk: Optional[int] = None, se
     chunks = sampling.sample_chunks(
         model.inference_net(), model.diffusion, seq.clip, len(seq), clip_len, model.condition,
         clips_per_chunk=(resolve_chunk(chunk, clip_len) // clip_len) if chunk != 0 else 0, device=model.device,
-        progress=progress, resume=resume, **opts)
+        progress=progress, resume=resume, clip_range=clip_range, warmup_clips=warmup_clips, **opts)
     for start, frames, state in chunks:
         yield sampling.SampledChunk(start, frames[0].cpu(), state)
 
@@ -270,19 +274,28 @@ def _segment_writer(path: str, rate, sr_size: Tuple[int, int], out: OutputOption
 
 def _join_video(video: str, segments: List[str], seq: LRSequence, rate, out: OutputOptions) -> None:
     """The final mp4: the segments joined, with the source's audio (cut where ``--max-frames`` cut the video)."""
+    import av
+    frames = 0
+    for segment in segments:
+        with av.open(segment) as container:
+            frames += container.streams.video[0].frames
+    if frames != len(seq):
+        raise RuntimeError(f'The mp4 segments in {osp.dirname(segments[0]) if segments else "(none)"} hold {frames} '
+                           f'frames, not {len(seq)}: run the same command again to finish the missing chunks.')
     audio = seq.source if out.audio and isinstance(seq, VideoReader) else None
     cut = audio is not None and len(seq) < seq.total_frames
     concat_segments(segments, video, audio_source=audio, audio_end=float(len(seq) / rate) if cut else None)
 
 
 def _fingerprint(opt: dict, input_path: str, seq: LRSequence, model, sampling_opts: Dict[str, Any], chunk: int,
-                 video: Optional[str], rate, out: OutputOptions, non_rgb: str) -> Dict[str, Any]:
+                 video: Optional[str], rate, out: OutputOptions, non_rgb: str,
+                 shards: Dict[str, int]) -> Dict[str, Any]:
     """What the output depends on (``inference.resume``): a resumed run must match it exactly."""
     weights = model.opt['path'].get('pretrain_network_g')
     return {'input': osp.abspath(input_path), 'frames': len(seq), 'lr_size': list(seq.size), 'non_rgb': non_rgb,
             'weights': {'path': weights, 'sha256': file_digest(weights) if weights else None},
             'model': {k: opt.get(k) for k in MODEL_KEYS}, 'clip_len': model.clip_length(),
-            'sampling': sampling_opts, 'chunk': chunk,
+            'sampling': sampling_opts, 'chunk': chunk, 'shards': shards,
             'output': {'png': out.png, 'video': osp.abspath(video) if video else None, 'rate': str(rate),
                        'codec': out.codec, 'crf': out.crf, 'bitrate': out.bitrate, 'audio': out.audio,
                        'color_fix': out.color_fix}}
@@ -292,20 +305,35 @@ def run_inference(opt: dict, input_path: str, out_dir: str, weights: Optional[st
                   num_steps: Optional[int] = None, seed: Optional[int] = None, max_frames: Optional[int] = None,
                   chunk: Optional[int] = None, video: Optional[str] = None, fps: Optional[float] = None,
                   non_rgb: str = 'convert', output: Optional[OutputOptions] = None,
-                  sampling_opts: Optional[SamplingOptions] = None, restart: bool = False) -> InferenceResult:
+                  sampling_opts: Optional[SamplingOptions] = None, restart: bool = False,
+                  warmup_clips: int = DEFAULT_WARMUP_CLIPS) -> InferenceResult:
     """Load the input, build the model from ``opt`` (a yml dict), write the HR frames to ``out_dir`` and,
     with ``video`` (a path), an mp4 at the source's exact frame rate with its audio (``fps`` overrides; frame
     folders default to 25). ``output``: see :class:`OutputOptions`; ``sampling_opts``: tiles, precision and
     progress (:class:`SamplingOptions`). Frames are written as they are produced, chunk by chunk; a run stopped
     midway resumes from its last completed chunk when started again (``inference.resume``; ``restart``: start
-    over)."""
+    over). Under ``torchrun`` each process samples its own range of clips after ``warmup_clips`` warm-up clips
+    (``inference.shard``)."""
     out = output or OutputOptions()
     how = sampling_opts or SamplingOptions()
     if how.progress not in ('off', 'clips', 'steps'):
         raise ValueError(f"progress must be off, clips or steps, got {how.progress!r}.")
+    if warmup_clips < 0:
+        raise ValueError(f'--warmup-clips must be >= 0, got {warmup_clips}.')
     check_color_fix(out.color_fix)
     if not (out.png or video):
         raise ValueError('Nothing to write: PNG frames are off (--no-png) and no --video was asked.')
+    rank = shard.rank_from_env()
+    shard.start(rank)
+    try:
+        return _run(opt, input_path, out_dir, weights, num_steps, seed, max_frames, chunk, video, fps, non_rgb, out,
+                    how, restart, warmup_clips, rank)
+    finally:
+        shard.stop(rank)
+
+
+def _run(opt, input_path, out_dir, weights, num_steps, seed, max_frames, chunk, video, fps, non_rgb, out, how,
+         restart, warmup_clips, rank: shard.Rank) -> InferenceResult:
     seq = load_sequence(input_path, max_frames, non_rgb)
     model = build_inference_model(load_inference_options(opt, weights))
     os.makedirs(out_dir, exist_ok=True)
@@ -321,26 +349,39 @@ def run_inference(opt: dict, input_path: str, out_dir: str, weights: Optional[st
                  propagation=how.propagation, preset=how.preset)
     clip_len = model.clip_length()
     frames_per_chunk = resolve_chunk(chunk, clip_len) if chunk != 0 else 0
-    store = ResumeStore(out_dir, _fingerprint(opt, input_path, seq, model, resolve_sampling(model, **given),
-                                              frames_per_chunk, video, rate, out, non_rgb), restart=restart)
+    clip_range = shard.split_clips_evenly(-(-len(seq) // clip_len), rank.world_size)[rank.rank]
+    fingerprint = _fingerprint(opt, input_path, seq, model, resolve_sampling(model, **given), frames_per_chunk,
+                               video, rate, out, non_rgb, {'world_size': rank.world_size,
+                                                           'warmup_clips': warmup_clips if rank.world_size > 1 else 0})
+    if not rank.main:
+        shard.barrier(rank)  # rank 0 cleans up and writes run.json first
+    store = ResumeStore(out_dir, fingerprint, restart=restart, rank=rank.rank, world_size=rank.world_size)
+    if rank.main:
+        shard.barrier(rank)
     resume = store.load()
-    done = resume.start if resume is not None else 0
-    chunks = resume.chunk if resume is not None else 0
+    done = resume.start - clip_range[0] * clip_len if resume is not None else 0  # this rank's frames already written
     began = time.perf_counter()
     progress = SamplingProgress(len(seq), osp.basename(osp.normpath(input_path)), done=done,
-                                enabled=False if how.progress == 'off' else None, steps=how.progress == 'steps')
-    with progress:
-        for start, frames, state in super_resolve_chunks(model, seq, frames_per_chunk, progress=progress,
-                                                         resume=resume, **given):
+                                enabled=False if how.progress == 'off' or not rank.main else None,
+                                steps=how.progress == 'steps' and rank.world_size == 1)
+    watch = shard.ProgressWatcher(store.dir, rank.world_size, progress.set_done) \
+        if rank.main and rank.world_size > 1 else contextlib.nullcontext()
+    with progress, watch:
+        for start, frames, state in super_resolve_chunks(
+                model, seq, frames_per_chunk, progress=progress if rank.world_size == 1 else None, resume=resume,
+                clip_range=clip_range, warmup_clips=warmup_clips if rank.world_size > 1 else 0, **given):
             frames = _fix_colors(seq, start, frames, model.scale, out.color_fix)
-            with _segment_writer(store.segment(state.chunk - 1), rate, sr_size, out) if video else \
+            with _segment_writer(store.segment(start), rate, sr_size, out) if video else \
                     contextlib.nullcontext() as writer:
                 _write_chunk(out_dir, start, frames, writer, out.png)
             store.save(state)  # only now: a kill before this redoes the chunk
-            chunks = state.chunk
-    if video:
-        _join_video(video, store.segments(chunks), seq, rate, out)
-    store.finish()
+            done += frames.size(0)
+            shard.record_progress(store.dir, rank, done)
+        shard.barrier(rank)  # every rank's frames and segments are in place
+    if rank.main:
+        if video:
+            _join_video(video, store.segments(), seq, rate, out)
+        store.finish()
     paths = [osp.join(out_dir, f'{k:08d}.png') for k in range(len(seq))] if out.png else []
     return InferenceResult(len(seq), (h, w), sr_size, paths, video, time.perf_counter() - began, tile or 0)
 

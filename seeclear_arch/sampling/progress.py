@@ -23,6 +23,11 @@ class SamplingProgress:
                            dynamic_ncols=True, initial=done)  # done: frames of a resumed run already written
         self.steps: Optional[tqdm] = None
 
+    def set_done(self, frames: int) -> None:
+        """Show ``frames`` done in all (a sharded run's rank 0 sums every rank's frames)."""
+        self.frames.n = frames
+        self.frames.refresh()
+
     def start_clip(self, num_calls: int) -> None:
         if self.show_steps:
             self.steps = tqdm(total=num_calls, desc='  steps', unit='step', file=self.file, leave=False,
