@@ -17,6 +17,12 @@ import cv2
 import numpy as np
 
 TMP_MARK = '.tmp-'
+SAVE_SLEEP_ENV = 'SEECLEAR_FAULT_SAVE_SLEEP'  # fault injection: seconds a state/checkpoint save pauses midway
+
+
+def save_pause() -> float:
+    """``$SEECLEAR_FAULT_SAVE_SLEEP`` (0 when unset): the ``pause_midway`` of checkpoint and resume-state writes."""
+    return float(os.environ.get(SAVE_SLEEP_ENV) or 0)
 
 
 def temporary_name(path: str) -> str:
@@ -98,6 +104,9 @@ def remove_stale_temporaries(folder: str) -> List[str]:
     for tmp in stale_temporaries(folder):
         owner = osp.basename(tmp).rpartition(TMP_MARK)[2].split('-')[0]
         if owner.isdigit() and int(owner) != os.getpid() and not _pid_alive(int(owner)):
-            os.remove(tmp)
-            removed.append(tmp)
+            try:
+                os.remove(tmp)
+                removed.append(tmp)
+            except FileNotFoundError:
+                pass  # another rank removed it
     return removed

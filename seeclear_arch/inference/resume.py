@@ -28,11 +28,10 @@ from typing import Any, Dict, List, Optional
 
 import torch
 
-from seeclear_arch.data.atomic_files import remove_stale_temporaries, write_bytes, write_text
+from seeclear_arch.data.atomic_files import remove_stale_temporaries, save_pause, write_bytes, write_text
 from seeclear_arch.sampling.engine import SequenceState
 
 STATE_DIR = '.seeclear_resume'
-SAVE_SLEEP_ENV = 'SEECLEAR_FAULT_SAVE_SLEEP'  # fault injection: seconds to pause in the middle of each state write
 
 
 def file_digest(path: str, block: int = 1 << 20) -> str:
@@ -116,7 +115,7 @@ class ResumeStore:
         """The state after a chunk whose outputs are all written (atomically; see the module docstring)."""
         buffer = io.BytesIO()
         torch.save(state, buffer)
-        write_bytes(self.state_path, buffer.getbuffer(), pause_midway=float(os.environ.get(SAVE_SLEEP_ENV) or 0))
+        write_bytes(self.state_path, buffer.getbuffer(), pause_midway=save_pause())
 
     def finish(self) -> None:
         """The run completed: nothing to resume."""

@@ -29,10 +29,13 @@ import torch
 from basicsr.data.data_sampler import EnlargedSampler
 from basicsr.data.prefetch_dataloader import CPUPrefetcher, CUDAPrefetcher
 
-from seeclear_arch.data.atomic_files import stale_temporaries, write_bytes
-
-#: seconds to pause in the middle of every checkpoint write; only for fault-injection tests
-SAVE_SLEEP_ENV = 'SEECLEAR_FAULT_SAVE_SLEEP'
+from seeclear_arch.data.atomic_files import (  # noqa: F401 (re-exported)
+    SAVE_SLEEP_ENV,
+    remove_stale_temporaries,
+    save_pause,
+    stale_temporaries,
+    write_bytes,
+)
 
 
 # ------------------------------------------------------------------------------------------ RNG states
@@ -155,19 +158,7 @@ def atomic_torch_save(obj: Any, path: str) -> None:
     complete new one, never a truncated one. ``$SEECLEAR_FAULT_SAVE_SLEEP`` pauses mid-write (fault injection)."""
     buffer = io.BytesIO()
     torch.save(obj, buffer)
-    write_bytes(path, buffer.getbuffer(), pause_midway=float(os.environ.get(SAVE_SLEEP_ENV) or 0))
-
-
-def remove_stale_temporaries(folder: str) -> List[str]:
-    """Delete temporary files left by a process killed during ``atomic_torch_save``; return their paths."""
-    removed = []
-    for tmp in stale_temporaries(folder):
-        try:
-            os.remove(tmp)
-            removed.append(tmp)
-        except FileNotFoundError:
-            pass  # another rank removed it
-    return removed
+    write_bytes(path, buffer.getbuffer(), pause_midway=save_pause())
 
 
 # ------------------------------------------------------------------------------ complete pairs
