@@ -9,8 +9,8 @@ Usage:
 For each ``NAME=TEST_YML=WEIGHTS`` it samples the held-out demo sequences at each step count (a subset of the trained
 schedule) in float32 and at ``--bf16-steps`` in bfloat16 (``benchmarks.sampling_variants``: PSNR/SSIM, LPIPS,
 DISTS, Farneback tOF and E*warp), and times one clip of ``--lr-size`` LR frames at each setting
-(``benchmarks.benchmark_sampling``, random weights, one thread: seconds per frame). The table goes to
-``<out>/curve.md`` and ``<out>/curve.json``, the plot (LPIPS and PSNR against seconds per frame) to ``--plot``.
+(``benchmarks.benchmark_sampling``, random weights, one thread: seconds per frame). The table is printed and
+written under ``--out`` (markdown and json), the plot (LPIPS and PSNR against seconds per frame) to ``--plot``.
 Finished samplings are reused, so the command resumes.
 """
 import argparse

@@ -8,7 +8,7 @@ import pytest
 from seeclear_arch.inference.resume import STATE_DIR
 from seeclear_arch.inference.shard import split_clips_evenly
 from tests.helpers import NTSC, PYTHON, stream_seconds, write_video
-from tests.inference.test_resume import _files
+from tests.inference.test_inference_resume import _files
 
 FRAMES = 20
 
