@@ -7,11 +7,12 @@ sees the old file or the complete new one, never a truncated one. A failed write
 left by a killed process is found by :func:`stale_temporaries`.
 """
 import glob
+import io
 import os
 import threading
 import time
 from os import path as osp
-from typing import List
+from typing import Any, List
 
 import cv2
 import numpy as np
@@ -87,26 +88,24 @@ def stale_temporaries(folder: str) -> List[str]:
     return sorted(glob.glob(osp.join(folder, f'.*{TMP_MARK}*')))
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # another user's process
-    return True
-
-
 def remove_stale_temporaries(folder: str) -> List[str]:
-    """Delete the temporary files in ``folder`` whose writing process is gone (a resumed run cleans up after the
-    killed one; a live process's files, e.g. another rank's, are left alone). Returns what was removed."""
+    """Delete the temporary files in ``folder``: call it before anything writes there (a resumed run, before its
+    writers start), since a live writer's file is removed too (process ids repeat in containers, so they cannot tell
+    a dead writer from this one). Returns what was removed."""
     removed = []
     for tmp in stale_temporaries(folder):
-        owner = osp.basename(tmp).rpartition(TMP_MARK)[2].split('-')[0]
-        if owner.isdigit() and int(owner) != os.getpid() and not _pid_alive(int(owner)):
-            try:
-                os.remove(tmp)
-                removed.append(tmp)
-            except FileNotFoundError:
-                pass  # another rank removed it
+        try:
+            os.remove(tmp)
+            removed.append(tmp)
+        except FileNotFoundError:
+            pass  # another rank removed it
     return removed
+
+
+def atomic_torch_save(obj: Any, path: str) -> None:
+    """``torch.save`` to ``path`` atomically (:func:`write_bytes`); ``$SEECLEAR_FAULT_SAVE_SLEEP`` pauses mid-write
+    (fault injection)."""
+    import torch
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    write_bytes(path, buffer.getbuffer(), pause_midway=save_pause())

@@ -15,7 +15,8 @@ Writes ``OUTPUT/00000000.png, ...`` (each written to a temporary name, then rena
 and every frame is written as soon as its chunk is sampled. ``--color-fix`` matches each output frame's low-
 frequency colour to its bicubic-upsampled LR frame (off by default, so paper metrics are unchanged). Long inputs are
 sampled ``--chunk`` frames at a time (a multiple of the clip length ``val.num_frame``; 0 = all at once) with the
-CaTeGory memory and the noise generator carried across chunks, so the result does not depend on ``--chunk`` (see
+CaTeGory memory carried across chunks and each clip's noise seeded from its index, so the frames do not depend on
+``--chunk`` (see
 seeclear_arch/inference/video.py). ``--tile N`` samples overlapping N x N LR tiles blended with a smooth window (the
 noise is drawn per frame; each tile carries its own memory; seeclear_arch/sampling/tiling.py); ``--tile auto
 --max-memory GIB`` picks the largest tile whose estimated peak fits. ``--dtype`` runs only the network under
@@ -110,8 +111,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                         'stays float32 (default: val.dtype, else float32)')
     parser.add_argument('--threads', type=int, help='CPU threads (default: $SEECLEAR_THREADS, $OMP_NUM_THREADS, '
                         'else the cores other processes leave idle)')
-    parser.add_argument('--preset', choices=tuple(PRESETS), help='steps and precision: fast (1 step, bf16 where '
-                        'native), balanced (4 steps), paper (T steps, float32); --num-steps/--dtype win over it '
+    parser.add_argument('--preset', choices=tuple(PRESETS), help='steps and precision only: fast (1 step, bf16 '
+                        'where native), balanced (4 steps), paper (T steps, float32); --num-steps/--dtype win over it '
                         "(default: the yml's val.preset, else its val.num_steps and val.dtype)")
     parser.add_argument('--propagation', type=float, metavar='A',
                         help="strength of the flow-guided temporal propagation of the output frames, 0 = off "
@@ -145,7 +146,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                                    tile=args.tile, tile_overlap=args.tile_overlap, max_memory=args.max_memory,
                                    dtype=args.dtype, propagation=args.propagation, preset=args.preset,
                                    progress='off' if args.quiet else ('steps' if args.verbose else 'clips')))
-    except (FileNotFoundError, ValueError) as err:
+    except (FileNotFoundError, ValueError, RuntimeError) as err:
         sys.exit(f'error: {err}')
     if os.environ.get('RANK', '0') == '0':  # one summary for a torchrun run
         for key, value in summarize(result).items():

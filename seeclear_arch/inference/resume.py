@@ -18,17 +18,17 @@ the previous state, whose next chunk is then redone, bit for bit. The folder is 
 What the frames depend on is the same after a resume: the LR frames are read again from the input (the reader
 decodes up to the chunk), the condition is per chunk, and the colour fix is per frame.
 """
+import glob
 import hashlib
-import io
 import json
 import os
 import shutil
 from os import path as osp
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 import torch
 
-from seeclear_arch.data.atomic_files import remove_stale_temporaries, save_pause, write_bytes, write_text
+from seeclear_arch.data.atomic_files import atomic_torch_save, remove_stale_temporaries, write_text
 from seeclear_arch.sampling.engine import SequenceState
 
 STATE_DIR = '.seeclear_resume'
@@ -57,6 +57,14 @@ def saved_fingerprint(out_dir: str) -> Optional[Dict[str, Any]]:
         return json.load(f)
 
 
+def _differences(saved: Any, now: Any, key: str = '') -> List[Tuple[str, Any, Any]]:
+    """``(dotted key, saved value, new value)`` of every leaf that differs between two fingerprints."""
+    if isinstance(saved, dict) and isinstance(now, dict):
+        return [d for k in sorted(set(saved) | set(now))
+                for d in _differences(saved.get(k), now.get(k), f'{key}.{k}' if key else k)]
+    return [] if saved == now else [(key, saved, now)]
+
+
 class ResumeStore:
     """The resume folder of one output (module docstring).
 
@@ -74,25 +82,32 @@ class ResumeStore:
         if rank == 0:  # the other ranks of a sharded run only check, after rank 0 (seeclear_arch.inference.shard)
             if restart and osp.isdir(self.dir):
                 shutil.rmtree(self.dir)
+            for leftover in glob.glob(f'{self.dir}.done-*'):  # a completed run killed while it cleaned up
+                shutil.rmtree(leftover, ignore_errors=True)
             for folder in (out_dir, self.dir, osp.join(self.dir, 'segments')):  # what a killed run was writing
                 remove_stale_temporaries(folder)
         self._check_or_write_fingerprint(write=rank == 0)
 
     def _check_or_write_fingerprint(self, write: bool) -> None:
         saved = saved_fingerprint(osp.dirname(self.dir))
+        if saved is not None and write and saved != self.fingerprint and not self._any_state():
+            shutil.rmtree(self.dir)  # no chunk was completed (e.g. out of memory in the first one): nothing to keep
+            saved = None
         if saved is None:
             if not write:
                 raise RuntimeError(f'{self.dir}/run.json is missing: rank 0 writes it before the other ranks start.')
             os.makedirs(self.dir, exist_ok=True)
             write_text(osp.join(self.dir, 'run.json'), json.dumps(self.fingerprint, indent=1, sort_keys=True))
             return
-        changed = sorted(k for k in set(saved) | set(self.fingerprint) if saved.get(k) != self.fingerprint.get(k))
+        changed = _differences(saved, self.fingerprint)
         if changed:
-            details = '; '.join(f'{k}: {json.dumps(saved.get(k))} -> {json.dumps(self.fingerprint.get(k))}'
-                                for k in changed)
+            details = '; '.join(f'{k}: {json.dumps(a)} -> {json.dumps(b)}' for k, a, b in changed)
             raise ValueError(f'{osp.dirname(self.dir)} holds an unfinished run with other options ({details}). '
                              'Run the same command again to resume it, pass --restart to start over, or choose '
                              'another --output.')
+
+    def _any_state(self) -> bool:
+        return osp.isdir(self.dir) and any(n.startswith('state') and n.endswith('.pt') for n in os.listdir(self.dir))
 
     def segment(self, start: int) -> str:
         """Where the mp4 segment of the chunk that starts at frame ``start`` goes."""
@@ -113,10 +128,12 @@ class ResumeStore:
 
     def save(self, state: SequenceState) -> None:
         """The state after a chunk whose outputs are all written (atomically; see the module docstring)."""
-        buffer = io.BytesIO()
-        torch.save(state, buffer)
-        write_bytes(self.state_path, buffer.getbuffer(), pause_midway=save_pause())
+        atomic_torch_save(state, self.state_path)
 
     def finish(self) -> None:
-        """The run completed: nothing to resume."""
-        shutil.rmtree(self.dir, ignore_errors=True)
+        """The run completed: nothing to resume. The folder is renamed first, so a kill while it is deleted cannot
+        leave a state whose segments are gone."""
+        if osp.isdir(self.dir):
+            doomed = f'{self.dir}.done-{os.getpid()}'
+            os.replace(self.dir, doomed)
+            shutil.rmtree(doomed, ignore_errors=True)

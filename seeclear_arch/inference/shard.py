@@ -11,6 +11,7 @@ the start of each range (none with ``carry_memory: false`` and no propagation).
 The process group is ``gloo`` on CPU and ``nccl`` with one CUDA device per rank (``LOCAL_RANK``). Progress: every
 rank records the frames it has finished in the resume folder; rank 0 shows one bar over all ranks.
 """
+import datetime
 import os
 import threading
 from dataclasses import dataclass
@@ -49,7 +50,8 @@ def start(rank: Rank) -> None:
         return
     if torch.cuda.is_available():
         torch.cuda.set_device(rank.local_rank)
-    dist.init_process_group('nccl' if torch.cuda.is_available() else 'gloo')
+    # the last barrier waits for the slowest rank (after a resume, ranks can have very unequal work left)
+    dist.init_process_group('nccl' if torch.cuda.is_available() else 'gloo', timeout=datetime.timedelta(days=7))
 
 
 def barrier(rank: Rank) -> None:

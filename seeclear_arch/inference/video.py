@@ -14,8 +14,8 @@
   produced, with an optional colour fix (``seeclear_arch.inference.color_fix``).
 
 Chunking is exact: the clips are those of ``SeeClearModel.test`` on the whole sequence (``split_clips`` over all
-``N`` frames, tail mirrored), the CaTeGory memory is reset once and carried across chunks, and one noise generator
-seeded once is consumed clip after clip. So any ``chunk`` gives the same frames as ``test()``, as long as the
+``N`` frames, tail mirrored), the CaTeGory memory is reset once and carried across chunks, and each clip's noise is
+seeded from ``(seed, clip index)``. So any ``chunk`` gives the same frames as ``test()``, as long as the
 condition ``y`` is per frame (bicubic, the default). With ``network_base`` the condition is computed per chunk: a
 recurrent base network (``base_mode: sequence``) sees only the chunk's frames and sliding windows are mirrored at
 chunk edges, so frames near chunk boundaries can differ slightly from a whole-sequence run (use ``chunk=0``).
@@ -49,7 +49,7 @@ from seeclear_arch.sampling.progress import SamplingProgress
 
 DEFAULT_CHUNK_FRAMES = 50
 DEFAULT_WARMUP_CLIPS = 1  # sharded runs: clips sampled before a shard's range to build its memory (docs/video.md)
-MODEL_KEYS = ('model_type', 'scale', 'network_g', 'network_base', 'diffusion', 'diffusion_range',
+MODEL_KEYS = ('model_type', 'scale', 'network_g', 'network_base', 'base_mode', 'diffusion', 'diffusion_range',
               'diffusion_input_scaling')  # the yml's keys that change the frames besides val's (resume fingerprint)
 DEFAULT_FPS = 25.0
 
@@ -124,7 +124,7 @@ def super_resolve_chunks(model, seq: LRSequence, chunk: Optional[int] = None, se
     """Yield the HR frames ``(n, 3, H, W)`` in [0, 1] chunk by chunk with the engine's state after each (see the
     module docstring), through the sampling engine (``seeclear_arch.sampling.engine.sample_chunks``).
 
-    ``seed`` [``val.seed``, else 0] seeds one generator for the whole sequence; ``num_steps`` [``val.num_steps``];
+    ``seed`` [``val.seed``, else 0] seeds each clip's noise with its clip index; ``num_steps`` [``val.num_steps``];
     ``tile`` / ``tile_overlap`` [``val.tile`` / ``val.tile_overlap``: LR pixels, 0 = no tiles]; ``dtype``
     [``val.dtype``, else float32]; ``progress``: bars advanced per clip and step; ``propagation``
     [``val.propagation``, else 0 = off]: strength of the flow-guided propagation (``sampling.propagation``);
@@ -281,7 +281,7 @@ def _join_video(video: str, segments: List[str], seq: LRSequence, rate, out: Out
             frames += container.streams.video[0].frames
     if frames != len(seq):
         raise RuntimeError(f'The mp4 segments in {osp.dirname(segments[0]) if segments else "(none)"} hold {frames} '
-                           f'frames, not {len(seq)}: run the same command again to finish the missing chunks.')
+                           f'frames, not {len(seq)}: some chunks are missing; run the same command with --restart.')
     audio = seq.source if out.audio and isinstance(seq, VideoReader) else None
     cut = audio is not None and len(seq) < seq.total_frames
     concat_segments(segments, video, audio_source=audio, audio_end=float(len(seq) / rate) if cut else None)
@@ -291,9 +291,12 @@ def _fingerprint(opt: dict, input_path: str, seq: LRSequence, model, sampling_op
                  video: Optional[str], rate, out: OutputOptions, non_rgb: str,
                  shards: Dict[str, int]) -> Dict[str, Any]:
     """What the output depends on (``inference.resume``): a resumed run must match it exactly."""
-    weights = model.opt['path'].get('pretrain_network_g')
+    path = model.opt['path']
+    weights = {k: {'path': path.get(k), 'sha256': file_digest(path[k]) if path.get(k) else None}
+               for k in ('pretrain_network_g', 'pretrain_network_base')}
+    weights['keys'] = {k: path.get(k) for k in ('param_key_g', 'strict_load_g', 'param_key_base', 'strict_load_base')}
     return {'input': osp.abspath(input_path), 'frames': len(seq), 'lr_size': list(seq.size), 'non_rgb': non_rgb,
-            'weights': {'path': weights, 'sha256': file_digest(weights) if weights else None},
+            'weights': weights, 'compile': bool((opt.get('val') or {}).get('compile')),
             'model': {k: opt.get(k) for k in MODEL_KEYS}, 'clip_len': model.clip_length(),
             'sampling': sampling_opts, 'chunk': chunk, 'shards': shards,
             'output': {'png': out.png, 'video': osp.abspath(video) if video else None, 'rate': str(rate),
@@ -340,9 +343,12 @@ def _run(opt, input_path, out_dir, weights, num_steps, seed, max_frames, chunk, 
     h, w = seq.size
     sr_size = (h * model.scale, w * model.scale)
     rate = exact_rate(fps) if fps else (seq.rate or exact_rate(DEFAULT_FPS))
-    previous = None if restart else saved_fingerprint(out_dir)
-    if how.tile == 'auto' and previous:  # the tile the interrupted run measured, not a new measurement
-        tile = previous['sampling']['tile']
+    if not rank.main:
+        shard.barrier(rank)  # rank 0 cleans up, chooses an auto tile and writes run.json first
+    previous = None if restart and rank.main else saved_fingerprint(out_dir)
+    tile_request = {'tile': how.tile, 'max_memory': how.max_memory}
+    if how.tile == 'auto' and previous and previous.get('tile_request') == tile_request:
+        tile = previous['sampling']['tile']  # the tile rank 0 or the interrupted run measured, not a new measurement
     else:
         tile = _resolve_tile(model, seq, how, chunk)
     given = dict(seed=seed, num_steps=num_steps, tile=tile, tile_overlap=how.tile_overlap, dtype=how.dtype,
@@ -353,8 +359,7 @@ def _run(opt, input_path, out_dir, weights, num_steps, seed, max_frames, chunk, 
     fingerprint = _fingerprint(opt, input_path, seq, model, resolve_sampling(model, **given), frames_per_chunk,
                                video, rate, out, non_rgb, {'world_size': rank.world_size,
                                                            'warmup_clips': warmup_clips if rank.world_size > 1 else 0})
-    if not rank.main:
-        shard.barrier(rank)  # rank 0 cleans up and writes run.json first
+    fingerprint['tile_request'] = tile_request
     store = ResumeStore(out_dir, fingerprint, restart=restart, rank=rank.rank, world_size=rank.world_size)
     if rank.main:
         shard.barrier(rank)

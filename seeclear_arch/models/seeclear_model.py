@@ -56,7 +56,7 @@ Options read by this model (besides BasicSR's ``network_g``, ``path``, ``train.o
         network's ``set_grad_checkpoint`` (SeeClearNet: every basic unit and InCAM / CaTeGory attention block).
     val.num_frame (int) [network_g.num_frame, else datasets.train.num_frame, else 5]: clip length ``m``.
     val.num_steps (int | None) [None = T]: sampler steps.
-    val.seed (int) [0]: seed of the per-sequence noise generator (same for every sequence and rank).
+    val.seed (int) [0]: noise seed; clip k draws from (seed, k) (``sampling.engine.clip_seed``), every sequence alike.
     val.noise_scale (float) [1.0]: posterior noise multiplier of every sampler step (0: the posterior mean);
         ``diffusion.noise: shared`` shares the noise over the frames and clips (docs/steadiness.md).
     val.propagation (float) [0 = off], val.propagation_threshold, val.propagation_flow: ``sampling.propagation``.

@@ -277,7 +277,10 @@ def sample_chunks(net: nn.Module, process: BlurringResShift, read_frames: ReadFn
     if not 0 <= first <= end <= len(numbered):
         raise ValueError(f'clip_range {clip_range} is outside the sequence\'s {len(numbered)} clips.')
     per_chunk = clips_per_chunk or max(end - first, 1)
-    chunks = [numbered[i:i + per_chunk] for i in range(first, end, per_chunk)]
+    # chunks on the whole sequence's grid (multiples of per_chunk from clip 0), so a shard cuts the chunks a
+    # one-process run cuts (a per-chunk condition, e.g. a recurrent base network, then differs only at the seams)
+    grid = first - first % per_chunk if clips_per_chunk else first
+    chunks = [numbered[max(i, first):min(i + per_chunk, end)] for i in range(grid, end, per_chunk)]
     generator = torch.Generator(device=device)
     tiles: Optional[List[Tile]] = None
     memories: List[Any] = []
@@ -317,7 +320,8 @@ def sample_chunks(net: nn.Module, process: BlurringResShift, read_frames: ReadFn
                     progress.end_clip(num_valid)
         return torch.cat(outputs, dim=1) if keep else None
 
-    if resume is None and warmup_clips > 0 and first > 0:
+    carried = carry or propagation is not None  # otherwise warm-up clips would change nothing
+    if resume is None and warmup_clips > 0 and 0 < first < end and carried:
         run(numbered[max(0, first - warmup_clips):first], keep=False)
     for index, clips in enumerate(chunks):
         if resume is not None and index < resume.chunk:

@@ -8,8 +8,9 @@ values come from the quality-per-second curve measured on the demo models (docs/
 - ``fast``: 1 step, bfloat16 where the hardware runs it natively (a CUDA GPU with bf16, or a CPU with AVX-512 BF16
   or AMX), else float32.
 
-A preset replaces ``val.num_steps`` and ``val.dtype`` from the yml; an explicit ``--num-steps`` / ``--dtype`` on the
-command line still wins over it.
+A preset replaces ``val.num_steps`` and ``val.dtype`` from the yml, nothing else (the noise, the propagation and the
+memory stay the yml's: ``paper`` is the paper's sampler, not the paper's whole setting); an explicit ``--num-steps`` /
+``--dtype`` on the command line still wins over it.
 """
 from typing import Any, Dict, Mapping, Optional, Union
 
@@ -27,8 +28,8 @@ PRESETS: Dict[str, Dict[str, Any]] = {
 def native_bfloat16(device: Union[str, torch.device]) -> bool:
     """Whether ``device`` runs bfloat16 matmuls and convolutions natively."""
     device = torch.device(device)
-    if device.type == 'cuda':
-        return torch.cuda.is_bf16_supported()
+    if device.type == 'cuda':  # native bf16 from Ampere (compute capability 8) on; older GPUs emulate it
+        return torch.cuda.is_available() and torch.cuda.get_device_capability(device)[0] >= 8
     return device.type == 'cpu' and cpu_has_fast(torch.bfloat16)
 
 

@@ -70,7 +70,7 @@ class FlowPropagation:
             back, mask = self.trusted(condition, state.condition)
             warped, _ = flow_warp(state.output, back)
             frame = (frame + self.strength * mask * (warped - frame)).clamp(0, 1)
-        return frame, PropagationState(frame, condition)
+        return frame, PropagationState(frame.clone(), condition.clone())  # own storage: a saved state is one frame
 
     def apply(self, frames: torch.Tensor, conditions: torch.Tensor,
               state: Optional[PropagationState] = None) -> Tuple[torch.Tensor, Optional[PropagationState]]:

@@ -18,7 +18,6 @@ Exactness needs ``num_worker_per_gpu: 0`` for the training loader: with worker p
 worker at every epoch start, and a worker's generator position is not part of the saved state, so the data
 augmentation after a mid-epoch resume differs (the sampled clips and everything else still match).
 """
-import io
 import os
 import random
 from os import path as osp
@@ -31,6 +30,7 @@ from basicsr.data.prefetch_dataloader import CPUPrefetcher, CUDAPrefetcher
 
 from seeclear_arch.data.atomic_files import (  # noqa: F401 (re-exported)
     SAVE_SLEEP_ENV,
+    atomic_torch_save,
     remove_stale_temporaries,
     save_pause,
     stale_temporaries,
@@ -153,14 +153,6 @@ class CountingCUDAPrefetcher(CountingPrefetcherMixin, CUDAPrefetcher):
 
 
 # ---------------------------------------------------------------------------------- atomic files
-def atomic_torch_save(obj: Any, path: str) -> None:
-    """``torch.save`` to ``path`` atomically (``data.atomic_files.write_bytes``): a reader sees the old file or the
-    complete new one, never a truncated one. ``$SEECLEAR_FAULT_SAVE_SLEEP`` pauses mid-write (fault injection)."""
-    buffer = io.BytesIO()
-    torch.save(obj, buffer)
-    write_bytes(path, buffer.getbuffer(), pause_midway=save_pause())
-
-
 # ------------------------------------------------------------------------------ complete pairs
 def resume_network_files(opt: dict, resume_iter: int) -> List[str]:
     """The network files BasicSR's ``check_resume`` loads for ``resume_iter`` (same naming and exclusions)."""

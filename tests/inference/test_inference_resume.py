@@ -66,7 +66,7 @@ def test_a_run_stopped_by_an_error_resumes_to_the_uninterrupted_files(tiny, long
         _run(tiny, long_video, out)
     monkeypatch.setattr(inference, '_write_chunk', write_chunk)
     assert osp.isfile(osp.join(out, STATE_DIR, 'state.pt'))
-    with pytest.raises(ValueError, match=r'unfinished run with other options \(sampling: .*--restart'):
+    with pytest.raises(ValueError, match=r'unfinished run with other options \(sampling.seed: 0 -> 1\).*--restart'):
         _run(tiny, long_video, out, seed=1)  # another seed would mix two outputs
     with pytest.raises(ValueError, match='output'):
         run_inference(tiny['opt'], long_video, out, chunk=3, video=osp.join(out, 'sr.mp4'),

@@ -210,7 +210,7 @@ def test_val_preset_sets_the_steps_of_test(root):
     lq = torch.rand(1, 3, 3, 8, 8)
     model = build_model(model_options(root))
     outs = []
-    for val in ({'num_steps': 1, 'preset': 'paper'}, {'num_steps': None}):
+    for val in ({'num_steps': 1, 'preset': 'paper'}, {'num_steps': None, 'preset': None}):
         model.opt['val'].update(val)
         model.feed_data({'lq': lq})
         model.test()

@@ -273,8 +273,8 @@ def test_noise_scale_shrinks_the_seed_spread(conv):
 
 
 def test_resuming_from_a_chunk_state_gives_the_rest_of_the_uninterrupted_run(seeclear, tmp_path):
-    """After a save/load round trip, the state after chunk k restarts the sequence there bit for bit: noise
-    generator, per-tile memories and the propagation's last frame."""
+    """After a save/load round trip, the state after chunk k (per-tile memories, the propagation's last frame)
+    restarts the sequence there bit for bit; the noise is seeded per clip."""
     from seeclear_arch.sampling.engine import sample_chunks
     from seeclear_arch.sampling.propagation import FlowPropagation
 
