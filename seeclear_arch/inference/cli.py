@@ -20,8 +20,8 @@ CaTeGory memory carried across chunks and each clip's noise seeded from its inde
 seeclear_arch/inference/video.py). ``--tile N`` samples overlapping N x N LR tiles blended with a smooth window (the
 noise is drawn per frame; each tile carries its own memory; seeclear_arch/sampling/tiling.py); ``--tile auto
 --max-memory GIB`` picks the largest tile whose estimated peak fits. ``--dtype`` runs only the network under
-autocast. ``--preset`` chooses the steps and precision from the measured quality-per-second curve (fast: 1 step,
-bf16 where native; balanced: 4 steps; paper: T steps, float32; seeclear_arch/sampling/presets.py), below
+autocast. ``--preset`` chooses the steps and precision from the measured quality-per-second curve (fast: 1 step;
+balanced: 4 steps; paper: T steps; all float32; seeclear_arch/sampling/presets.py), below
 ``--num-steps`` / ``--dtype``. ``--propagation A`` (default: the yml's ``val.propagation``) pulls each output
 frame toward the previous one warped along the condition's optical flow, where that flow is trustworthy (0 = off;
 seeclear_arch/sampling/propagation.py). A run stopped midway (a crash, a kill, a reboot) resumes from its last
@@ -111,8 +111,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                         'stays float32 (default: val.dtype, else float32)')
     parser.add_argument('--threads', type=int, help='CPU threads (default: $SEECLEAR_THREADS, $OMP_NUM_THREADS, '
                         'else the cores other processes leave idle)')
-    parser.add_argument('--preset', choices=tuple(PRESETS), help='steps and precision only: fast (1 step, bf16 '
-                        'where native), balanced (4 steps), paper (T steps, float32); --num-steps/--dtype win over it '
+    parser.add_argument('--preset', choices=tuple(PRESETS), help='steps and precision only: fast (1 step), '
+                        'balanced (4 steps), paper (T steps), all float32; --num-steps/--dtype win over it '
                         "(default: the yml's val.preset, else its val.num_steps and val.dtype)")
     parser.add_argument('--propagation', type=float, metavar='A',
                         help="strength of the flow-guided temporal propagation of the output frames, 0 = off "

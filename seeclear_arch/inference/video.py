@@ -145,7 +145,7 @@ def super_resolve_chunks(model, seq: LRSequence, chunk: Optional[int] = None, se
 
 def resolve_sampling(model, preset: Optional[str] = None, **given: Any) -> Dict[str, Any]:
     """The engine's options: the yml's ``val``, then ``preset``, then the ``given`` arguments that are not None."""
-    return sampling.sampling_options(dict(with_preset(model.opt.get('val'), preset, model.device),
+    return sampling.sampling_options(dict(with_preset(model.opt.get('val'), preset),
                                           **{k: v for k, v in given.items() if v is not None}))
 
 

@@ -315,7 +315,7 @@ class SeeClearModel(VideoBaseModel):
     def test(self) -> None:
         """Super-resolve the whole sequence ``self.lq`` ``(1, N, C, h, w)`` clip by clip (Algorithm 1) with the
         sampling engine and the ``val`` options above; ``val.pbar`` (true or steps) shows progress on a terminal."""
-        val_opt = with_preset(self.opt.get('val'), device=self.device)
+        val_opt = with_preset(self.opt.get('val'))
         pbar = pbar_option(val_opt.get('pbar'))
         with SamplingProgress(self.lq.size(1), 'test', enabled=None if pbar else False,
                               steps=pbar == 'steps') as progress:

@@ -34,8 +34,6 @@ def test_propagation_from_the_argument_or_val_and_independent_of_chunks(tiny):
 
 def test_cli_propagation_and_preset_reach_the_sampler(tiny, tmp_path, monkeypatch):
     """The CLI's frames equal ``super_resolve`` with the same options, and differ from the yml's without them."""
-    from seeclear_arch.sampling import presets
-    monkeypatch.setattr(presets, 'cpu_has_fast', lambda dtype: False)  # fast = 1 step, float32, on any CPU
     model = build_inference_model(load_inference_options(tiny['opt']))
     seq = load_sequence(tiny['folder'], max_frames=3)
     expected = _sr(model, seq, propagation=0.3, num_steps=1)
