@@ -132,3 +132,29 @@ def test_kill_9_at_random_moments_then_the_same_command_gives_the_uninterrupted_
     assert killed >= 4  # the run was cut at least four times before it could finish
     subprocess.run(_cli(tiny, long_video, out), cwd=repo_root, env=subprocess_env, check=True, timeout=300)
     assert _files(out) == reference
+
+
+def test_an_mp4_only_run_resumes_to_the_same_video(tiny, long_video, tmp_path, monkeypatch):
+    """``--no-png``: the segments are the only output until the end; a stopped run still resumes to the same mp4."""
+    def run(out):
+        return run_inference(tiny['opt'], long_video, out, chunk=6, video=osp.join(out, 'sr.mp4'),
+                             output=OutputOptions(png=False), sampling_opts=SamplingOptions(progress='off'))
+
+    whole = str(tmp_path / 'whole')
+    run(whole)
+    out = str(tmp_path / 'stopped')
+    write_chunk, calls = inference._write_chunk, []
+
+    def failing(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt  # Ctrl-C in the third chunk
+        return write_chunk(*args, **kwargs)
+
+    monkeypatch.setattr(inference, '_write_chunk', failing)
+    with pytest.raises(KeyboardInterrupt):
+        run(out)
+    monkeypatch.setattr(inference, '_write_chunk', write_chunk)
+    assert sorted(os.listdir(osp.join(out, STATE_DIR, 'segments'))) == ['00000000.mp4', '00000006.mp4']
+    run(out)
+    assert os.listdir(out) == ['sr.mp4'] and _files(out) == _files(whole)
