@@ -210,12 +210,13 @@ class Mp4Writer:
 
 
 def concat_segments(segments: Sequence[str], path: str, audio_source: Optional[str] = None,
-                    audio_end: Optional[float] = None) -> None:
+                    audio_end: Optional[float] = None, frames: Optional[int] = None) -> None:
     """Join mp4 ``segments`` (one video stream each, same encoder and size, written by :class:`Mp4Writer` with
     ``b_frames=False``, so that each starts at time 0 with no edit list) into
     ``path`` without re-encoding, each shifted to start where the one before ended, with the first audio stream of
     ``audio_source`` (see :class:`AudioCopier`). Written to ``<path>.part`` and renamed on success, so the result
-    depends only on the segments' bytes (resumable inference joins the same segments to the same file)."""
+    depends only on the segments' bytes (resumable inference joins the same segments to the same file). ``frames``:
+    how many frames the segments must hold together; otherwise nothing is written and the error says so."""
     import av
     if not segments:
         raise ValueError(f'No segments to join into {path}.')
@@ -223,7 +224,7 @@ def concat_segments(segments: Sequence[str], path: str, audio_source: Optional[s
     out = av.open(tmp, mode='w', format='mp4')
     audio = None
     try:
-        offset, stream = 0, None  # offset: where the segments so far end, in their (shared) time base
+        offset, stream, count = 0, None, 0  # offset: where the segments so far end, in their (shared) time base
         for segment in segments:
             with av.open(segment) as src:
                 video = src.streams.video[0]
@@ -240,7 +241,12 @@ def concat_segments(segments: Sequence[str], path: str, audio_source: Optional[s
                     end = max(end, packet.pts + duration)
                     packet.stream = stream
                     out.mux(packet)
+                    count += 1
                 offset = end
+        if frames is not None and count != frames:
+            folder = osp.dirname(segments[0])
+            raise RuntimeError(f'The mp4 segments in {folder} hold {count} frames, not {frames}: some chunks are '
+                               'missing; run the same command with --restart.')
         if audio is not None:
             audio.close(ok=True)
         out.close()

@@ -11,12 +11,13 @@ the start of each range (none with ``carry_memory: false`` and no propagation).
 The process group is ``gloo`` on CPU and ``nccl`` with one CUDA device per rank (``LOCAL_RANK``). Progress: every
 rank records the frames it has finished in the resume folder; rank 0 shows one bar over all ranks.
 """
+import contextlib
 import datetime
 import os
 import threading
 from dataclasses import dataclass
 from os import path as osp
-from typing import Callable, List, Optional, Tuple
+from typing import Callable, Iterator, List, Optional, Tuple
 
 import torch
 from torch import distributed as dist
@@ -44,24 +45,26 @@ def rank_from_env() -> Rank:
         else Rank()
 
 
-def start(rank: Rank) -> None:
-    """Join the process group (``nccl`` when CUDA is there, else ``gloo``) and pick this rank's GPU."""
+@contextlib.contextmanager
+def process_group(rank: Rank) -> Iterator[None]:
+    """In the process group (``nccl`` when CUDA is there, else ``gloo``) with this rank's GPU picked; nothing for
+    one process or a group that is already there (left as it is)."""
     if rank.world_size == 1 or dist.is_initialized():
+        yield
         return
     if torch.cuda.is_available():
         torch.cuda.set_device(rank.local_rank)
     # the last barrier waits for the slowest rank (after a resume, ranks can have very unequal work left)
     dist.init_process_group('nccl' if torch.cuda.is_available() else 'gloo', timeout=datetime.timedelta(days=7))
+    try:
+        yield
+    finally:
+        dist.destroy_process_group()
 
 
 def barrier(rank: Rank) -> None:
     if rank.world_size > 1:
         dist.barrier()
-
-
-def stop(rank: Rank) -> None:
-    if rank.world_size > 1 and dist.is_initialized():
-        dist.destroy_process_group()
 
 
 def split_clips_evenly(num_clips: int, world_size: int) -> List[Tuple[int, int]]:

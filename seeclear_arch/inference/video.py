@@ -274,17 +274,10 @@ def _segment_writer(path: str, rate, sr_size: Tuple[int, int], out: OutputOption
 
 def _join_video(video: str, segments: List[str], seq: LRSequence, rate, out: OutputOptions) -> None:
     """The final mp4: the segments joined, with the source's audio (cut where ``--max-frames`` cut the video)."""
-    import av
-    frames = 0
-    for segment in segments:
-        with av.open(segment) as container:
-            frames += container.streams.video[0].frames
-    if frames != len(seq):
-        raise RuntimeError(f'The mp4 segments in {osp.dirname(segments[0]) if segments else "(none)"} hold {frames} '
-                           f'frames, not {len(seq)}: some chunks are missing; run the same command with --restart.')
     audio = seq.source if out.audio and isinstance(seq, VideoReader) else None
     cut = audio is not None and len(seq) < seq.total_frames
-    concat_segments(segments, video, audio_source=audio, audio_end=float(len(seq) / rate) if cut else None)
+    concat_segments(segments, video, audio_source=audio, audio_end=float(len(seq) / rate) if cut else None,
+                    frames=len(seq))
 
 
 def _fingerprint(opt: dict, input_path: str, seq: LRSequence, model, sampling_opts: Dict[str, Any], chunk: int,
@@ -327,68 +320,58 @@ def run_inference(opt: dict, input_path: str, out_dir: str, weights: Optional[st
     if not (out.png or video):
         raise ValueError('Nothing to write: PNG frames are off (--no-png) and no --video was asked.')
     rank = shard.rank_from_env()
-    shard.start(rank)
-    try:
-        return _run(opt, input_path, out_dir, weights, num_steps, seed, max_frames, chunk, video, fps, non_rgb, out,
-                    how, restart, warmup_clips, rank)
-    finally:
-        shard.stop(rank)
-
-
-def _run(opt, input_path, out_dir, weights, num_steps, seed, max_frames, chunk, video, fps, non_rgb, out, how,
-         restart, warmup_clips, rank: shard.Rank) -> InferenceResult:
-    seq = load_sequence(input_path, max_frames, non_rgb)
-    model = build_inference_model(load_inference_options(opt, weights))
-    os.makedirs(out_dir, exist_ok=True)
-    h, w = seq.size
-    sr_size = (h * model.scale, w * model.scale)
-    rate = exact_rate(fps) if fps else (seq.rate or exact_rate(DEFAULT_FPS))
-    if not rank.main:
-        shard.barrier(rank)  # rank 0 cleans up, chooses an auto tile and writes run.json first
-    previous = None if restart and rank.main else saved_fingerprint(out_dir)
-    tile_request = {'tile': how.tile, 'max_memory': how.max_memory}
-    if how.tile == 'auto' and previous and previous.get('tile_request') == tile_request:
-        tile = previous['sampling']['tile']  # the tile rank 0 or the interrupted run measured, not a new measurement
-    else:
-        tile = _resolve_tile(model, seq, how, chunk)
-    given = dict(seed=seed, num_steps=num_steps, tile=tile, tile_overlap=how.tile_overlap, dtype=how.dtype,
-                 propagation=how.propagation, preset=how.preset)
-    clip_len = model.clip_length()
-    frames_per_chunk = resolve_chunk(chunk, clip_len) if chunk != 0 else 0
-    clip_range = shard.split_clips_evenly(-(-len(seq) // clip_len), rank.world_size)[rank.rank]
-    fingerprint = _fingerprint(opt, input_path, seq, model, resolve_sampling(model, **given), frames_per_chunk,
-                               video, rate, out, non_rgb, {'world_size': rank.world_size,
-                                                           'warmup_clips': warmup_clips if rank.world_size > 1 else 0})
-    fingerprint['tile_request'] = tile_request
-    store = ResumeStore(out_dir, fingerprint, restart=restart, rank=rank.rank, world_size=rank.world_size)
-    if rank.main:
-        shard.barrier(rank)
-    resume = store.load()
-    done = resume.start - clip_range[0] * clip_len if resume is not None else 0  # this rank's frames already written
-    began = time.perf_counter()
-    progress = SamplingProgress(len(seq), osp.basename(osp.normpath(input_path)), done=done,
-                                enabled=False if how.progress == 'off' or not rank.main else None,
-                                steps=how.progress == 'steps' and rank.world_size == 1)
-    watch = shard.ProgressWatcher(store.dir, rank.world_size, progress.set_done) \
-        if rank.main and rank.world_size > 1 else contextlib.nullcontext()
-    with progress, watch:
-        for start, frames, state in super_resolve_chunks(
-                model, seq, frames_per_chunk, progress=progress if rank.world_size == 1 else None, resume=resume,
-                clip_range=clip_range, warmup_clips=warmup_clips if rank.world_size > 1 else 0, **given):
-            frames = _fix_colors(seq, start, frames, model.scale, out.color_fix)
-            with _segment_writer(store.segment(start), rate, sr_size, out) if video else \
-                    contextlib.nullcontext() as writer:
-                _write_chunk(out_dir, start, frames, writer, out.png)
-            store.save(state)  # only now: a kill before this redoes the chunk
-            done += frames.size(0)
-            shard.record_progress(store.dir, rank, done)
-        shard.barrier(rank)  # every rank's frames and segments are in place
-    if rank.main:
-        if video:
-            _join_video(video, store.segments(), seq, rate, out)
-        store.finish()
-    paths = [osp.join(out_dir, f'{k:08d}.png') for k in range(len(seq))] if out.png else []
-    return InferenceResult(len(seq), (h, w), sr_size, paths, video, time.perf_counter() - began, tile or 0)
+    with shard.process_group(rank):
+        seq = load_sequence(input_path, max_frames, non_rgb)
+        model = build_inference_model(load_inference_options(opt, weights))
+        os.makedirs(out_dir, exist_ok=True)
+        h, w = seq.size
+        sr_size = (h * model.scale, w * model.scale)
+        rate = exact_rate(fps) if fps else (seq.rate or exact_rate(DEFAULT_FPS))
+        if not rank.main:
+            shard.barrier(rank)  # rank 0 cleans up, chooses an auto tile and writes run.json first
+        previous = None if restart and rank.main else saved_fingerprint(out_dir)
+        tile_request = {'tile': how.tile, 'max_memory': how.max_memory}
+        if how.tile == 'auto' and previous and previous.get('tile_request') == tile_request:
+            tile = previous['sampling']['tile']  # the tile rank 0 or the interrupted run measured, not measured anew
+        else:
+            tile = _resolve_tile(model, seq, how, chunk)
+        given = dict(seed=seed, num_steps=num_steps, tile=tile, tile_overlap=how.tile_overlap, dtype=how.dtype,
+                     propagation=how.propagation, preset=how.preset)
+        clip_len = model.clip_length()
+        frames_per_chunk = resolve_chunk(chunk, clip_len) if chunk != 0 else 0
+        clip_range = shard.split_clips_evenly(-(-len(seq) // clip_len), rank.world_size)[rank.rank]
+        shards = {'world_size': rank.world_size, 'warmup_clips': warmup_clips if rank.world_size > 1 else 0}
+        fingerprint = dict(_fingerprint(opt, input_path, seq, model, resolve_sampling(model, **given),
+                                        frames_per_chunk, video, rate, out, non_rgb, shards), tile_request=tile_request)
+        store = ResumeStore(out_dir, fingerprint, restart=restart, rank=rank.rank, world_size=rank.world_size)
+        if rank.main:
+            shard.barrier(rank)
+        resume = store.load()
+        done = resume.start - clip_range[0] * clip_len if resume is not None else 0  # this rank's frames written
+        began = time.perf_counter()
+        progress = SamplingProgress(len(seq), osp.basename(osp.normpath(input_path)), done=done,
+                                    enabled=False if how.progress == 'off' or not rank.main else None,
+                                    steps=how.progress == 'steps' and rank.world_size == 1)
+        watch = shard.ProgressWatcher(store.dir, rank.world_size, progress.set_done) \
+            if rank.main and rank.world_size > 1 else contextlib.nullcontext()
+        with progress, watch:
+            for start, frames, state in super_resolve_chunks(
+                    model, seq, frames_per_chunk, progress=progress if rank.world_size == 1 else None, resume=resume,
+                    clip_range=clip_range, warmup_clips=warmup_clips if rank.world_size > 1 else 0, **given):
+                frames = _fix_colors(seq, start, frames, model.scale, out.color_fix)
+                with _segment_writer(store.segment(start), rate, sr_size, out) if video else \
+                        contextlib.nullcontext() as writer:
+                    _write_chunk(out_dir, start, frames, writer, out.png)
+                store.save(state)  # only now: a kill before this redoes the chunk
+                done += frames.size(0)
+                shard.record_progress(store.dir, rank, done)
+            shard.barrier(rank)  # every rank's frames and segments are in place
+        if rank.main:
+            if video:
+                _join_video(video, store.segments(), seq, rate, out)
+            store.finish()
+        paths = [osp.join(out_dir, f'{k:08d}.png') for k in range(len(seq))] if out.png else []
+        return InferenceResult(len(seq), (h, w), sr_size, paths, video, time.perf_counter() - began, tile or 0)
 
 
 def summarize(result: InferenceResult) -> Dict[str, object]:

@@ -182,11 +182,27 @@ def probe_network_call(net: nn.Module, process: BlurringResShift, lq: torch.Tens
         final_step(net, u, y, lq, t, cond)
 
 
+NumberedClip = Tuple[int, Clip]  # (clip index in the sequence, clip)
+
+
+def numbered_chunks(num_frames: int, clip_len: int, clips_per_chunk: int = 0,
+                    clip_range: Optional[Tuple[int, int]] = None) -> List[List[NumberedClip]]:
+    """The clips ``clip_range`` (default: all) of the sequence (``split_clips``), numbered, in chunks of
+    ``clips_per_chunk`` (0: one chunk) cut on the whole sequence's grid (multiples of ``clips_per_chunk`` from clip
+    0), so a shard cuts the chunks a one-process run cuts and a per-chunk condition (e.g. a recurrent base network)
+    differs only at the seams."""
+    numbered = list(enumerate(split_clips(num_frames, clip_len)))
+    first, end = clip_range if clip_range is not None else (0, len(numbered))
+    if not 0 <= first <= end <= len(numbered):
+        raise ValueError(f'clip_range {clip_range} is outside the sequence\'s {len(numbered)} clips.')
+    per_chunk = clips_per_chunk or max(end - first, 1)
+    grid = first - first % per_chunk if clips_per_chunk else first
+    return [numbered[max(i, first):min(i + per_chunk, end)] for i in range(grid, end, per_chunk)]
+
+
 def plan_chunks(num_frames: int, clip_len: int, clips_per_chunk: int = 0) -> List[List[Clip]]:
     """The clips of the whole sequence (``split_clips``) grouped ``clips_per_chunk`` at a time (all if 0)."""
-    clips = split_clips(num_frames, clip_len)
-    per_chunk = clips_per_chunk or len(clips)
-    return [clips[i:i + per_chunk] for i in range(0, len(clips), per_chunk)]
+    return [[clip for _, clip in chunk] for chunk in numbered_chunks(num_frames, clip_len, clips_per_chunk)]
 
 
 @dataclass
@@ -272,15 +288,9 @@ def sample_chunks(net: nn.Module, process: BlurringResShift, read_frames: ReadFn
     """
     device = device or next(net.parameters()).device
     check_dtype(dtype)
-    numbered = list(enumerate(split_clips(num_frames, clip_len)))  # (clip index, (frame indices, num valid))
+    chunks = numbered_chunks(num_frames, clip_len, clips_per_chunk, clip_range)
+    numbered = list(enumerate(split_clips(num_frames, clip_len)))  # for the warm-up clips before the range
     first, end = clip_range if clip_range is not None else (0, len(numbered))
-    if not 0 <= first <= end <= len(numbered):
-        raise ValueError(f'clip_range {clip_range} is outside the sequence\'s {len(numbered)} clips.')
-    per_chunk = clips_per_chunk or max(end - first, 1)
-    # chunks on the whole sequence's grid (multiples of per_chunk from clip 0), so a shard cuts the chunks a
-    # one-process run cuts (a per-chunk condition, e.g. a recurrent base network, then differs only at the seams)
-    grid = first - first % per_chunk if clips_per_chunk else first
-    chunks = [numbered[max(i, first):min(i + per_chunk, end)] for i in range(grid, end, per_chunk)]
     generator = torch.Generator(device=device)
     tiles: Optional[List[Tile]] = None
     memories: List[Any] = []
@@ -291,7 +301,7 @@ def sample_chunks(net: nn.Module, process: BlurringResShift, read_frames: ReadFn
             raise ValueError(f'Cannot resume at chunk {resume.chunk}: the range has {len(chunks)} chunks.')
         fused, start = _on(resume.fused, device), resume.start
 
-    def run(clips: List[Tuple[int, Clip]], keep: bool) -> Optional[torch.Tensor]:
+    def run(clips: List[NumberedClip], keep: bool) -> Optional[torch.Tensor]:
         nonlocal tiles, memories, fused
         needed = sorted({i for _, (indices, _) in clips for i in indices})
         local = {frame: k for k, frame in enumerate(needed)}

@@ -53,23 +53,20 @@ class FlowPropagation:
     def __repr__(self) -> str:
         return f'FlowPropagation(strength={self.strength}, threshold={self.threshold}, flow={self.flow!r})'
 
-    def trusted(self, condition: torch.Tensor, previous: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
-        """The flow ``condition -> previous`` (B, 2, H, W) and the mask ``M`` (B, 1, H, W) of trusted pixels."""
-        if self._flow_fn is None:
-            self._flow_fn = make_flow_fn(self.flow, condition.device)
-        back = self._flow_fn(condition, previous)  # t -> t-1: where each pixel of frame t was in frame t-1
-        forth = self._flow_fn(previous, condition)
-        warped, inside = flow_warp(previous, back)
-        agrees = (condition - warped).abs().mean(dim=1, keepdim=True) * 255 <= self.threshold
-        return back, non_occlusion_mask(back, forth) * inside * agrees.to(condition.dtype)
-
     def fuse(self, frame: torch.Tensor, condition: torch.Tensor,
              state: Optional[PropagationState]) -> Tuple[torch.Tensor, PropagationState]:
         """One frame ``(B, C, H, W)`` in [0, 1] and its condition -> the fused frame and the next state."""
         if state is not None and self.strength > 0:
-            back, mask = self.trusted(condition, state.condition)
-            warped, _ = flow_warp(state.output, back)
-            frame = (frame + self.strength * mask * (warped - frame)).clamp(0, 1)
+            if self._flow_fn is None:
+                self._flow_fn = make_flow_fn(self.flow, condition.device)
+            back = self._flow_fn(condition, state.condition)  # t -> t-1: where each pixel of frame t was in t-1
+            forth = self._flow_fn(state.condition, condition)
+            # the previous condition and output in one warp (one sampling grid per frame)
+            warped, inside = flow_warp(torch.cat([state.condition, state.output], dim=1), back)
+            warped_condition, warped_output = warped.split([condition.size(1), frame.size(1)], dim=1)
+            agrees = (condition - warped_condition).abs().mean(dim=1, keepdim=True) * 255 <= self.threshold
+            mask = non_occlusion_mask(back, forth) * inside * agrees.to(condition.dtype)
+            frame = (frame + self.strength * mask * (warped_output - frame)).clamp(0, 1)
         return frame, PropagationState(frame.clone(), condition.clone())  # own storage: a saved state is one frame
 
     def apply(self, frames: torch.Tensor, conditions: torch.Tensor,
