@@ -1,4 +1,5 @@
 """Semantic Distiller backends (Sec. 3.2, Eqs. 8-9) and the shared top-k query selection. CPU, tiny configs."""
+import copy
 import math
 from types import SimpleNamespace
 
@@ -113,6 +114,32 @@ def test_mask2former_tiny_random_config_offline():
     assert (net.num_tokens, net.token_dim, net.seg_dim, net.seg_stride) == (4, 32, 24, 4)
     _check_frozen(net)
     _check_outputs(net, torch.rand(2, 3, 37, 50), 4)
+
+
+def _expanded_weight_matmuls(net: SemanticDistiller, frames: torch.Tensor, dim: int) -> list:
+    """Input shapes of the batched matmuls that multiply each pixel row (the N frames' features at one pixel) by a
+    (dim x dim) weight repeated per pixel."""
+    with torch.profiler.profile(record_shapes=True) as prof, torch.autocast('cpu', dtype=torch.bfloat16):
+        net(frames)
+    return [e.input_shapes for e in prof.events() if e.name == 'aten::bmm' and len(e.input_shapes[1]) == 3
+            and e.input_shapes[0][1] == frames.shape[0] and e.input_shapes[1][1:] == [dim, dim]]
+
+
+def test_mask2former_cross_attention_projects_pixel_features_in_one_matmul():
+    """The decoder's key/value projections of the (permuted) pixel features are single matmuls, not a matmul per
+    pixel row with an expanded weight, and give the stock module's output."""
+    torch.manual_seed(0)
+    net = sd.SeeClearMask2FormerDistiller(num_tokens=3, config=TINY_M2F, input_size=None)
+    stock = copy.deepcopy(net)
+    swapped = [m for m in stock.modules() if type(m) is sd.ContiguousKeyValueAttention]
+    assert swapped and not any(type(m) is nn.MultiheadAttention for m in net.modules())
+    for module in swapped:
+        module.__class__ = nn.MultiheadAttention
+    frames = torch.rand(2, 3, 64, 64)
+    assert _expanded_weight_matmuls(stock, frames, TINY_M2F['hidden_dim'])  # the stock path expands the weight
+    assert not _expanded_weight_matmuls(net, frames, TINY_M2F['hidden_dim'])
+    for ours, theirs in zip(net(frames), stock(frames)):
+        torch.testing.assert_close(ours, theirs, rtol=1e-5, atol=1e-5)
 
 
 def test_mask2former_tokens_are_top_scoring_queries():
