@@ -21,6 +21,15 @@ def timestep_embedding(t: torch.Tensor, dim: int, max_period: float = 10000.0) -
     return F.pad(emb, (0, dim % 2))
 
 
+def conv_weights_channels_last(module: nn.Module, skip: Optional[nn.Module] = None) -> None:
+    """Store the weights of ``module``'s 2D convolutions (not ``skip``'s) channels-last, the layout of the features
+    they see; otherwise oneDNN re-lays each weight out at every call (docs/performance.md)."""
+    skipped = set(skip.modules()) if skip is not None else set()
+    for conv in module.modules():
+        if isinstance(conv, nn.Conv2d) and conv not in skipped:
+            conv.weight.data = conv.weight.data.contiguous(memory_format=torch.channels_last)
+
+
 def group_norm(ch: int) -> nn.GroupNorm:
     """GroupNorm with up to 32 groups that divide ``ch``, at least 4 channels per group when possible
     (so 1x1 maps still normalise over several values)."""

@@ -9,7 +9,7 @@ from basicsr.archs import build_network
 from basicsr.utils.registry import ARCH_REGISTRY
 from torch import nn
 
-from seeclear_arch.archs.blocks import CondenserUnit, group_norm, timestep_embedding
+from seeclear_arch.archs.blocks import CondenserUnit, conv_weights_channels_last, group_norm, timestep_embedding
 from seeclear_arch.archs.category import CaTeGoryMemory, Memory
 from seeclear_arch.archs.checkpointing import checkpoint_block
 from seeclear_arch.archs.denoiser import ClipChain, ClipDenoiser
@@ -59,10 +59,9 @@ class SeeClearNet(PlainVSRMixin, ClipDenoiser):
     multipliers (1, 2, 3, 4) (112/224/336/448 channels) and 2 units per level give 171.5M parameters
     without the distiller (backbone 132.0M, InCAM 36.4M with 256-channel Mask2Former seg features,
     CaTeGory 3.0M), so that with the Swin-T Mask2Former distiller (68.7M) the total is 240.2M, near the
-    paper's 229.23M (measured with
-    ``scripts/count_params.py -opt options/arch/seeclear_paper.yml --random-distiller``). 28-channel heads
-    (4/8/12/16 heads; Restormer/Swin use 24-32); 8x8 windows as in Swin/PSRT; 16 clip tokens (the
-    distiller's k); J = 64 memory items of 256-d.
+    paper's 229.23M (``scripts/count_params.py -opt options/arch/seeclear_paper.yml --random-distiller``).
+    28-channel heads (4/8/12/16 heads; Restormer/Swin use 24-32); 8x8 windows as in Swin/PSRT; 16 clip tokens
+    (the distiller's k); J = 64 memory items of 256-d.
 
     Args:
         num_in_ch: image channels. Default 3.
@@ -100,9 +99,10 @@ class SeeClearNet(PlainVSRMixin, ClipDenoiser):
             eval mode or without gradients. Also switched by ``set_grad_checkpoint`` (``train.grad_checkpoint`` of
             ``SeeClearModel``). Default False.
         channels_last: run the U-Net on channels-last features (``torch.channels_last``): its input, the LR-condition
-            chain and ``G(P_i)`` are made channels-last and every block keeps that layout. Same outputs up to float
-            rounding (tested); on CPU the convolutions run faster in it and LayerNorm2d / window attention need no
-            transposing copies (docs/performance.md, "Sampling speed"). Default True; False: contiguous NCHW features.
+            chain and ``G(P_i)`` are made channels-last and every block keeps that layout, and the convolution weights
+            are stored channels-last (not the distiller's). Same outputs up to float rounding (tested); on CPU the
+            convolutions run faster in it and LayerNorm2d / window attention need no transposing copies
+            (docs/performance.md, "Sampling speed"). Default True; False: contiguous NCHW features.
         zero_init_branches: zero-initialise the last layer of every InCAM branch (semantic modulation G(P) and
             its cross-attention, the instance activation, MFSA), as CaTeGory's query always is, so a fresh full
             network computes exactly what the same weights compute as the DWT-only baseline (Table 2 row 1) and
@@ -110,8 +110,7 @@ class SeeClearNet(PlainVSRMixin, ClipDenoiser):
             Default False: on the demo it cost 1 dB (docs/results.md, "Training recipes").
     """
 
-    # parameter-name fragments per component, for ``count_parameters_by_component``; the rest is the
-    # Pixel Condenser backbone
+    # parameter-name fragments per component (``count_parameters_by_component``); the rest: the Pixel Condenser
     COMPONENTS = {
         'distiller': ('.distiller.',),
         'incam': ('.semantic.', '.incam.', '.mfsa.', '.clip_tokens.', '.token_proj.'),
@@ -165,6 +164,8 @@ class SeeClearNet(PlainVSRMixin, ClipDenoiser):
         if zero_init_branches:
             for level in (*self.middle, *self.decoder):
                 level.zero_init_branches()
+        if channels_last:
+            conv_weights_channels_last(self, skip=self.distiller)
         self.set_grad_checkpoint(grad_checkpoint)
 
     def set_grad_checkpoint(self, enabled: bool) -> None:

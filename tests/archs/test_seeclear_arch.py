@@ -316,6 +316,27 @@ def test_channels_last_u_net_samples_what_the_nchw_one_does(row, one_thread):
     torch.testing.assert_close(frames, sample_two_clips(nchw, precompute=True), atol=1e-5, rtol=0)
 
 
+def test_channels_last_u_net_stores_its_conv_weights_channels_last(one_thread):
+    """With ``channels_last`` the U-Net's convolution weights are stored in the layout of its features (the
+    distiller keeps its own), so a step copies no weight into another layout, in float32 or under bf16 autocast."""
+    torch.manual_seed(0)
+    net = trained_like()
+    distiller = set(net.distiller.modules())
+    convs = [m for m in net.modules() if isinstance(m, torch.nn.Conv2d) and m.kernel_size != (1, 1)]
+    assert all(c.weight.is_contiguous(memory_format=torch.channels_last) for c in convs if c not in distiller)
+    assert all(c.weight.is_contiguous() for c in convs if c in distiller)
+    weight_shapes = {tuple(c.weight.shape) for c in convs if c not in distiller}
+    x_t, y, lq, t = clip_inputs()
+    for dtype in (torch.float32, torch.bfloat16):
+        with torch.no_grad(), torch.autocast('cpu', dtype=dtype, enabled=dtype != torch.float32):
+            cond = net.encode_condition(lq, y)
+            net(x_t, y, lq, t, cond)  # casts the weights to bf16 once (autocast's cache); those copies are not it
+            with torch.profiler.profile(record_shapes=True) as prof:
+                net(x_t, y, lq, t, cond)
+        copies = [e.input_shapes[0] for e in prof.events() if e.name == 'aten::copy_']
+        assert [s for s in copies if tuple(s) in weight_shapes] == []
+
+
 def _augment(x: torch.Tensor, hflip: int, vflip: int, rot90: int) -> torch.Tensor:
     """BasicSR's ``augment`` on (..., H, W) tensors: horizontal flip, vertical flip, then transpose."""
     x = x.flip(-1) if hflip else x
