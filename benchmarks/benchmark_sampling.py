@@ -4,7 +4,7 @@ Usage:
     python -m benchmarks.benchmark_sampling -opt options/train_seeclear_demo.yml [--lr-size 64x64] [--clip 5] \
         [--steps 15] [--repeats 3] [--device cpu|cuda] [--dtype float32|bfloat16|float16] [--random-distiller] \
         [--tile 0] [--tile-overlap 8] [--warmup 1] [--no-flops] [--matmul-size 2048] [--profile K] [--compile] \
-        [--no-keep-freed-memory] [--json PATH]
+        [--no-keep-freed-memory] [--parts] [--json PATH]
 
 Builds ``SeeClearModel`` from the yml (``network_g``, ``diffusion``, ``diffusion_range``, optional
 ``network_base``) in test mode without loading ``path.pretrain_network_g``, then times what inference runs per
@@ -26,6 +26,9 @@ the clip runs exactly once, which a peak-memory measurement of a slow configurat
 to show what keeping freed memory saves. ``--profile K`` prints
 torch.profiler's top-K operators by self CPU time for one more clip run and the share of self CPU time spent in
 matrix kernels. ``--compile`` samples with ``torch.compile`` (``val.compile``; the warm-up run compiles).
+``--parts`` also times the clip's two kinds of network work apart, each the median of ``--repeats`` runs with its
+FLOPs and its fraction of the matmul rate: ``distiller`` (the Semantic Distiller on the clip's LR frames, once per
+clip) and ``step`` (one network call of a middle step, ``net(x_t, y, lq, t, cond)``, ``--steps`` per clip).
 """
 import argparse
 import copy
@@ -40,8 +43,9 @@ import torch
 from basicsr.utils import get_root_logger
 
 import seeclear_arch  # noqa: F401  (registers the archs and the model)
+from seeclear_arch.archs.denoiser import encode_condition
 from seeclear_arch.inference.video import build_inference_model, load_inference_options, read_options
-from seeclear_arch.sampling.engine import DTYPES, sample_clip
+from seeclear_arch.sampling.engine import DTYPES, clip_cast_scope, network_autocast, sample_clip
 from seeclear_arch.sampling.tiling import plan_tiles, tile_align
 
 
@@ -71,6 +75,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--compile', action='store_true', help='torch.compile the network (val.compile)')
     parser.add_argument('--no-keep-freed-memory', action='store_true',
                         help='cpu_keep_freed_memory: false (glibc unmaps freed blocks, as before that option)')
+    parser.add_argument('--parts', action='store_true', help='also time the distiller and one network step apart')
     parser.add_argument('--json', default=None, help='also write the row to this json file')
     parser.add_argument('--verbose', action='store_true', help="show BasicSR's log (network printout)")
     args = parser.parse_args()
@@ -184,6 +189,35 @@ def profile_clip(run_clip: Callable[[], float], top: int) -> str:
     return f'{table}\nself CPU time in matrix kernels ({", ".join(MATRIX_OPS)}*): {matrix / max(total, 1):.1%}'
 
 
+def time_parts(model, lq: torch.Tensor, args: argparse.Namespace, matmul_rate: float) -> Dict[str, str]:
+    """``--parts``: seconds, GFLOP, GFLOP/s and fraction of ``matmul_rate`` of the distiller and of one step."""
+    net, process = model.inference_net(), model.diffusion
+    y = process.to_range(model.condition(lq))
+    t = torch.full((1, ), float(process.timesteps(args.steps)[0]), device=lq.device)
+    x_t = process.scale_model_input(process.prior_sample(y, torch.Generator(device=lq.device).manual_seed(0)), t)
+    parts, row = {}, {}
+    with torch.no_grad(), clip_cast_scope(lq.device, args.dtype), network_autocast(lq.device, args.dtype):
+        if getattr(net, 'distiller', None) is not None:
+            parts['distiller'] = lambda: net.distiller(lq.flatten(0, 1))
+        cond = encode_condition(net, lq, y)
+        parts['step'] = lambda: net(x_t, y, lq, t) if cond is None else net(x_t, y, lq, t, cond)
+        for name, part in parts.items():
+            part()  # warm-up (and the weights' casts)
+            times = []
+            for _ in range(args.repeats):
+                sync(model.device)
+                began = time.perf_counter()
+                part()
+                sync(model.device)
+                times.append(time.perf_counter() - began)
+            seconds = statistics.median(times)
+            flops = count_flops(net, part) / 1e9
+            row.update({f'{name} s': f'{seconds:.3f}', f'{name} GFLOP': f'{flops:.1f}',
+                        f'{name} GFLOP/s': f'{flops / seconds:.1f}',
+                        f'{name} of matmul': f'{flops / seconds / matmul_rate:.3f}'})
+    return row
+
+
 def peak_memory_mib(device: torch.device) -> float:
     if device.type == 'cuda':
         return torch.cuda.max_memory_allocated(device) / 2**20
@@ -230,6 +264,8 @@ def run(args: argparse.Namespace) -> Dict[str, object]:
            'of matmul': 'n/a' if flops is None else f'{flops / per_clip / 1e9 / matmul_rate:.3f}',
            'peak MiB': f'{peak:.0f}', 'threads': torch.get_num_threads(),
            'page faults/clip': f'{faults / args.repeats:.0f}', 'system s/clip': f'{system / args.repeats:.2f}'}
+    if args.parts:
+        row.update(time_parts(model, lq, args, matmul_rate))
     if args.profile:
         row['profile'] = profile_clip(lambda: time_clip(model, lq, args), args.profile)
     return row

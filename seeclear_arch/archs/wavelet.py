@@ -60,14 +60,29 @@ def memory_format_of(x: torch.Tensor) -> torch.memory_format:
 
 def haar_idwt(ll: torch.Tensor, highs: torch.Tensor) -> torch.Tensor:
     """Inverse of :func:`haar_dwt`: ``ll`` (B, C, h, w), ``highs`` (B, 3, C, h, w) -> (B, C, 2h, 2w), in ``ll``'s
-    memory layout (the bands are written straight into the interleaved (B, C * 4, h, w) input of the transposed
-    conv, so a channels-last U-Net stays channels-last)."""
+    memory layout (a channels-last U-Net stays channels-last).
+
+    Each 2x2 block is ``a, b, c, d = (ll + lh + hl + hh, ll + lh - hl - hh, ll - lh + hl - hh, ll - lh - hl + hh)
+    / 2``, written by sums and differences straight into the interleaved output without autograd (sampling); a
+    depthwise transposed convolution, whose CPU kernel is several times slower, when gradients are needed
+    (docs/performance.md, "where bf16 time goes")."""
     b, c, h, w = ll.shape
-    bands = torch.empty((b, 4 * c, h, w), dtype=ll.dtype, device=ll.device, memory_format=memory_format_of(ll))
-    per_channel = bands.view(b, c, 4, h, w)  # a view in either layout (channel blocks of 4 bands)
-    per_channel[:, :, 0] = ll
-    per_channel[:, :, 1:] = highs.transpose(1, 2)
-    return F.conv_transpose2d(bands, _haar_filters(ll), stride=2, groups=c)
+    if torch.is_grad_enabled() and (ll.requires_grad or highs.requires_grad):  # ``out=`` writes are not differentiable
+        bands = torch.empty((b, 4 * c, h, w), dtype=ll.dtype, device=ll.device, memory_format=memory_format_of(ll))
+        per_channel = bands.view(b, c, 4, h, w)  # a view in either layout (channel blocks of 4 bands)
+        per_channel[:, :, 0] = ll
+        per_channel[:, :, 1:] = highs.transpose(1, 2)
+        return F.conv_transpose2d(bands, _haar_filters(ll), stride=2, groups=c)
+    lh, hl, hh = highs.unbind(1)
+    top, bottom = (ll + lh).mul_(0.5), (ll - lh).mul_(0.5)  # the rows of a block share ll +- lh
+    left, right = hl + hh, hl - hh
+    out = torch.empty((b, c, 2 * h, 2 * w), dtype=ll.dtype, device=ll.device, memory_format=memory_format_of(ll))
+    blocks = out.unflatten(3, (w, 2)).unflatten(2, (h, 2))  # (B, C, h, 2, w, 2), a view in either layout
+    torch.add(top, left, alpha=0.5, out=blocks[:, :, :, 0, :, 0])
+    torch.sub(top, left, alpha=0.5, out=blocks[:, :, :, 0, :, 1])
+    torch.add(bottom, right, alpha=0.5, out=blocks[:, :, :, 1, :, 0])
+    torch.sub(bottom, right, alpha=0.5, out=blocks[:, :, :, 1, :, 1])
+    return out
 
 
 def dwt_to_channels(x: torch.Tensor, levels: int) -> torch.Tensor:

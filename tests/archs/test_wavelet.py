@@ -43,6 +43,26 @@ def test_perfect_reconstruction(levels):
     torch.testing.assert_close(haar_idwt(ll, highs), x, atol=1e-5, rtol=1e-5)
 
 
+@pytest.mark.parametrize('channels_last', [False, True])
+def test_inverse_without_gradients_is_the_differentiable_inverse(channels_last):
+    """Sampling's inverse (sums written into the interleaved output) gives the training one's values and layout,
+    and the training one passes gradients."""
+    x = torch.randn(2, 3, 8, 12, dtype=torch.float64)
+    ll, highs = haar_dwt(x)
+    ll = ll.contiguous(memory_format=torch.channels_last if channels_last else torch.contiguous_format)
+    with torch.no_grad(), torch.profiler.profile() as prof:
+        fast = haar_idwt(ll, highs)
+    assert not [e for e in prof.events() if 'conv' in e.name]
+    ll.requires_grad_(True)
+    slow = haar_idwt(ll, highs)
+    torch.testing.assert_close(fast, slow.detach(), rtol=0, atol=1e-12)
+    torch.testing.assert_close(fast, x, rtol=0, atol=1e-12)
+    layout = torch.channels_last if channels_last else torch.contiguous_format
+    assert fast.is_contiguous(memory_format=layout) and slow.is_contiguous(memory_format=layout)
+    slow.sum().backward()
+    torch.testing.assert_close(ll.grad, torch.full_like(ll, 2.0))  # d/d ll of the block sum: 4 * 1/2
+
+
 def test_odd_size_rejected():
     with pytest.raises(ValueError):
         haar_dwt(torch.randn(1, 1, 5, 4))

@@ -148,7 +148,8 @@ def test_compare_sampling_speed_against_the_same_checkout_is_bit_identical(tiny,
 def test_benchmark_script(tiny, tmp_path, repo_root, subprocess_env):
     script = osp.join(repo_root, 'benchmarks', 'benchmark_sampling.py')
     proc = run([sys.executable, script, '-opt', tiny['yml'], '--lr-size', '8x12', '--clip', '3', '--steps', '2',
-                '--repeats', '1', '--matmul-size', '64', '--profile', '3', '--json', str(tmp_path / 'row.json')],
+                '--repeats', '1', '--matmul-size', '64', '--profile', '3', '--parts', '--json',
+                str(tmp_path / 'row.json')],
                cwd=str(tmp_path), env=subprocess_env)
     for key in ('s/clip', 's/frame', 's/step', 'peak MiB'):
         assert key in proc.stdout
@@ -158,6 +159,7 @@ def test_benchmark_script(tiny, tmp_path, repo_root, subprocess_env):
     assert float(row['GFLOP/frame']) > 0 and float(row['matmul GFLOP/s']) > 0 and 0 < float(row['of matmul'])
     assert 'Self CPU' in row['profile'] and 'Self CPU' in proc.stdout  # the operator table
     assert int(row['page faults/clip']) >= 0 and float(row['system s/clip']) >= 0
+    assert float(row['step s']) > 0 and float(row['step GFLOP']) > 0 and 0 < float(row['step of matmul'])
 
 
 def test_benchmark_can_switch_off_keeping_freed_memory(repo_root):
