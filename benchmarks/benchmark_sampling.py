@@ -151,25 +151,36 @@ def matmul_gflops(n: int, dtype: torch.dtype, device: torch.device, seconds: flo
     return 2 * n ** 3 / best / 1e9
 
 
-def count_flops(net: torch.nn.Module, run_clip: Callable[[], float]) -> int:
-    """FLOPs of one clip run; CPU SDPA's fused kernel is counted like the other SDPA kernels. The parameters stop
-    requiring gradients meanwhile: FlopCounterMode's module tracker fails on views of them made under no_grad."""
-    from torch.utils.flop_counter import FlopCounterMode, sdpa_flop_count
+def cpu_flop_mapping() -> Dict[object, Callable[..., int]]:
+    """``FlopCounterMode``'s ``custom_mapping`` that counts CPU SDPA's fused kernel like the other SDPA kernels."""
+    from torch.utils.flop_counter import sdpa_flop_count
 
     def cpu_sdpa(q, k, v, *args, out_shape=None, **kwargs) -> int:  # shapes, as FlopCounterMode passes them
         return sdpa_flop_count(q, k, v)
 
-    mapping = {torch.ops.aten._scaled_dot_product_flash_attention_for_cpu: cpu_sdpa}
+    return {torch.ops.aten._scaled_dot_product_flash_attention_for_cpu: cpu_sdpa}
+
+
+def count_flops(net: torch.nn.Module, run_clip: Callable[[], object]) -> int:
+    """FLOPs of one clip run (:func:`flop_counter`)."""
+    return flop_counter(net, run_clip).get_total_flops()
+
+
+def flop_counter(net: torch.nn.Module, run: Callable[[], object]):
+    """The ``FlopCounterMode`` of one run; CPU SDPA's fused kernel is counted like the other SDPA kernels. The
+    parameters stop requiring gradients meanwhile: FlopCounterMode's module tracker fails on views of them made
+    under no_grad."""
+    from torch.utils.flop_counter import FlopCounterMode
     trainable = [p for p in net.parameters() if p.requires_grad]
     for p in trainable:
         p.requires_grad_(False)
     try:
-        with FlopCounterMode(display=False, custom_mapping=mapping) as counter:
-            run_clip()
+        with FlopCounterMode(display=False, custom_mapping=cpu_flop_mapping()) as counter:
+            run()
     finally:
         for p in trainable:
             p.requires_grad_(True)
-    return counter.get_total_flops()
+    return counter
 
 
 # the kernels that do the matrix work (their wrappers, e.g. aten::linear or aten::conv2d, only dispatch)

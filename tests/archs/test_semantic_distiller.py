@@ -17,16 +17,7 @@ from seeclear_arch.archs.distiller_utils import (
     select_topk_queries,
     working_size,
 )
-from tests.helpers import clip_inputs, tiny_opt
-
-# A Mask2Former small enough for CPU tests: 4-stage Swin with 16 channels, hidden 32, 10 queries.
-TINY_M2F = dict(
-    backbone_config=dict(model_type='swin', image_size=64, patch_size=4, embed_dim=16, depths=[1, 1, 1, 1],
-                         num_heads=[1, 1, 2, 2], window_size=4,
-                         out_features=['stage1', 'stage2', 'stage3', 'stage4']),
-    hidden_dim=32, mask_feature_size=24, feature_size=32, num_queries=10, encoder_layers=1, decoder_layers=2,
-    dim_feedforward=64, encoder_feedforward_dim=64, num_attention_heads=2, num_labels=5)
-
+from tests.helpers import TINY_M2F, clip_inputs, tiny_opt
 
 def _check_outputs(net: SemanticDistiller, frames: torch.Tensor, stride: int) -> None:
     tokens, seg = net(frames)
