@@ -223,7 +223,7 @@ def time_parts(model, lq: torch.Tensor, args: argparse.Namespace, matmul_rate: f
                 times.append(time.perf_counter() - began)
             seconds = statistics.median(times)
             flops = count_flops(net, part) / 1e9
-            row.update({f'{name} s': f'{seconds:.3f}', f'{name} GFLOP': f'{flops:.1f}',
+            row.update({f'{name} s': f'{seconds:.4g}', f'{name} GFLOP': f'{flops:.4g}',
                         f'{name} GFLOP/s': f'{flops / seconds:.1f}',
                         f'{name} of matmul': f'{flops / seconds / matmul_rate:.3f}'})
     return row

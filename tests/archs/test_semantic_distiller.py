@@ -19,6 +19,7 @@ from seeclear_arch.archs.distiller_utils import (
 )
 from tests.helpers import TINY_M2F, clip_inputs, tiny_opt
 
+
 def _check_outputs(net: SemanticDistiller, frames: torch.Tensor, stride: int) -> None:
     tokens, seg = net(frames)
     n, _, h, w = frames.shape
