@@ -26,9 +26,9 @@ the clip runs exactly once, which a peak-memory measurement of a slow configurat
 to show what keeping freed memory saves. ``--profile K`` prints
 torch.profiler's top-K operators by self CPU time for one more clip run and the share of self CPU time spent in
 matrix kernels. ``--compile`` samples with ``torch.compile`` (``val.compile``; the warm-up run compiles).
-``--parts`` also times the clip's two kinds of network work apart, each the median of ``--repeats`` runs with its
-FLOPs and its fraction of the matmul rate: ``distiller`` (the Semantic Distiller on the clip's LR frames, once per
-clip) and ``step`` (one network call of a middle step, ``net(x_t, y, lq, t, cond)``, ``--steps`` per clip).
+``--parts`` also times the clip's two kinds of network work apart, eagerly, each the median of ``--repeats`` runs
+with its FLOPs and its fraction of the matmul rate: ``distiller`` (the Semantic Distiller on the clip's LR frames,
+once per clip) and ``step`` (one network call, ``net(x_t, y, lq, t, cond)`` at ``t = T``; ``--steps`` per clip).
 """
 import argparse
 import copy
@@ -41,6 +41,7 @@ from typing import Callable, Dict, List
 
 import torch
 from basicsr.utils import get_root_logger
+from torch.utils.flop_counter import FlopCounterMode, sdpa_flop_count
 
 import seeclear_arch  # noqa: F401  (registers the archs and the model)
 from seeclear_arch.archs.denoiser import encode_condition
@@ -153,8 +154,6 @@ def matmul_gflops(n: int, dtype: torch.dtype, device: torch.device, seconds: flo
 
 def cpu_flop_mapping() -> Dict[object, Callable[..., int]]:
     """``FlopCounterMode``'s ``custom_mapping`` that counts CPU SDPA's fused kernel like the other SDPA kernels."""
-    from torch.utils.flop_counter import sdpa_flop_count
-
     def cpu_sdpa(q, k, v, *args, out_shape=None, **kwargs) -> int:  # shapes, as FlopCounterMode passes them
         return sdpa_flop_count(q, k, v)
 
@@ -166,11 +165,10 @@ def count_flops(net: torch.nn.Module, run_clip: Callable[[], object]) -> int:
     return flop_counter(net, run_clip).get_total_flops()
 
 
-def flop_counter(net: torch.nn.Module, run: Callable[[], object]):
+def flop_counter(net: torch.nn.Module, run: Callable[[], object]) -> FlopCounterMode:
     """The ``FlopCounterMode`` of one run; CPU SDPA's fused kernel is counted like the other SDPA kernels. The
     parameters stop requiring gradients meanwhile: FlopCounterMode's module tracker fails on views of them made
     under no_grad."""
-    from torch.utils.flop_counter import FlopCounterMode
     trainable = [p for p in net.parameters() if p.requires_grad]
     for p in trainable:
         p.requires_grad_(False)
@@ -200,19 +198,29 @@ def profile_clip(run_clip: Callable[[], float], top: int) -> str:
     return f'{table}\nself CPU time in matrix kernels ({", ".join(MATRIX_OPS)}*): {matrix / max(total, 1):.1%}'
 
 
-def time_parts(model, lq: torch.Tensor, args: argparse.Namespace, matmul_rate: float) -> Dict[str, str]:
-    """``--parts``: seconds, GFLOP, GFLOP/s and fraction of ``matmul_rate`` of the distiller and of one step."""
+def part_runners(model, lq: torch.Tensor) -> Dict[str, Callable[[], object]]:
+    """The clip's two kinds of network work as calls without arguments, to run under the caller's no_grad and
+    autocast: ``distiller`` (the Semantic Distiller on the clip's LR frames; only for networks with one) and ``step``
+    (one network call at ``t = T``, with the clip's condition; every step costs the same)."""
     net, process = model.inference_net(), model.diffusion
     y = process.to_range(model.condition(lq))
-    t = torch.full((1, ), float(process.timesteps(args.steps)[0]), device=lq.device)
+    t = torch.full((lq.shape[0], ), float(process.timesteps()[0]), device=lq.device)
     x_t = process.scale_model_input(process.prior_sample(y, torch.Generator(device=lq.device).manual_seed(0)), t)
-    parts, row = {}, {}
+    parts = {}
+    if getattr(net, 'distiller', None) is not None:
+        parts['distiller'] = lambda: net.distiller(lq.flatten(0, 1))
+    cond = encode_condition(net, lq, y)
+    parts['step'] = lambda: net(x_t, y, lq, t) if cond is None else net(x_t, y, lq, t, cond)
+    return parts
+
+
+def time_parts(model, lq: torch.Tensor, args: argparse.Namespace, matmul_rate: float) -> Dict[str, str]:
+    """``--parts``: seconds (median of ``--repeats``), GFLOP, GFLOP/s and fraction of ``matmul_rate`` of each of
+    :func:`part_runners`, eager (``val.compile`` is set aside, as for the FLOP count of the clip)."""
+    compiled = model.opt['val'].pop('compile', False)
+    row = {}
     with torch.no_grad(), clip_cast_scope(lq.device, args.dtype), network_autocast(lq.device, args.dtype):
-        if getattr(net, 'distiller', None) is not None:
-            parts['distiller'] = lambda: net.distiller(lq.flatten(0, 1))
-        cond = encode_condition(net, lq, y)
-        parts['step'] = lambda: net(x_t, y, lq, t) if cond is None else net(x_t, y, lq, t, cond)
-        for name, part in parts.items():
+        for name, part in part_runners(model, lq).items():
             part()  # warm-up (and the weights' casts)
             times = []
             for _ in range(args.repeats):
@@ -222,10 +230,12 @@ def time_parts(model, lq: torch.Tensor, args: argparse.Namespace, matmul_rate: f
                 sync(model.device)
                 times.append(time.perf_counter() - began)
             seconds = statistics.median(times)
-            flops = count_flops(net, part) / 1e9
-            row.update({f'{name} s': f'{seconds:.4g}', f'{name} GFLOP': f'{flops:.4g}',
-                        f'{name} GFLOP/s': f'{flops / seconds:.1f}',
-                        f'{name} of matmul': f'{flops / seconds / matmul_rate:.3f}'})
+            row[f'{name} s'] = f'{seconds:.4g}'
+            if not args.no_flops:
+                flops = count_flops(model.inference_net(), part) / 1e9
+                row.update({f'{name} GFLOP': f'{flops:.4g}', f'{name} GFLOP/s': f'{flops / seconds:.4g}',
+                            f'{name} of matmul': f'{flops / seconds / matmul_rate:.3g}'})
+    model.opt['val']['compile'] = compiled
     return row
 
 

@@ -4,11 +4,12 @@
         --clip 5 --part step   # or --part distiller
 
 Builds the model as ``benchmark_sampling`` does (random weights, random-weight distiller) and runs one part of a clip
-in float32 and in bf16 autocast in the same process: ``step`` (one network call of a middle step) or ``distiller``
-(the Semantic Distiller on the clip's frames). For each, after ``--warmup`` runs, torch.profiler records one more run;
-the table lists every operator above ``--min-ms`` of bf16 self CPU time with its float32 time, the speed-up and its
-share of the bf16 run. The matrix operators also get their GFLOP/s (``FlopCounterMode``'s count of that kind over
-the self time of its kernels) and that rate as a fraction of a same-run 2048² matmul in the same dtype.
+in float32 and in bf16 autocast in the same process: ``step`` (one network call at ``t = T``) or ``distiller`` (the
+Semantic Distiller on the clip's frames; ``benchmark_sampling.part_runners``). For each, after ``--warmup`` runs,
+torch.profiler records one more run; the table lists every operator above ``--min-ms`` of bf16 self CPU time with
+its float32 time, the speed-up and its share of the bf16 run. The matrix operators also get their GFLOP/s
+(``FlopCounterMode``'s count of that kind over the self time of its kernels) and that rate as a fraction of a
+same-run 2048² matmul in the same dtype.
 """
 import collections
 from typing import Callable, Dict, Tuple
@@ -16,8 +17,14 @@ from typing import Callable, Dict, Tuple
 import torch
 from torch.profiler import ProfilerActivity, profile
 
-from benchmarks.benchmark_sampling import benchmark_options, clip_parser, flop_counter, matmul_gflops, parse_size
-from seeclear_arch.archs.denoiser import encode_condition
+from benchmarks.benchmark_sampling import (
+    benchmark_options,
+    clip_parser,
+    flop_counter,
+    matmul_gflops,
+    parse_size,
+    part_runners,
+)
 from seeclear_arch.inference.video import build_inference_model
 from seeclear_arch.sampling.engine import DTYPES, clip_cast_scope, network_autocast
 
@@ -28,22 +35,10 @@ MATRIX_KINDS = {
     'batched matmul (bmm, baddbmm)': ('aten::bmm', 'aten::baddbmm'),
     'attention (SDPA)': ('aten::_scaled_dot_product_flash_attention_for_cpu', ),
 }
+ALL_MATRIX = tuple(k for kernels in MATRIX_KINDS.values() for k in kernels)
 FLOP_OPS = {'convolution': ('convolution', ), 'linear (addmm, mm)': ('addmm', 'mm'),
             'batched matmul (bmm, baddbmm)': ('bmm', 'baddbmm'),
             'attention (SDPA)': ('_scaled_dot_product_flash_attention_for_cpu', )}
-
-
-def part_runner(model, part: str, lq: torch.Tensor) -> Callable[[], object]:
-    net, process = model.inference_net(), model.diffusion
-    if part == 'distiller':
-        if getattr(net, 'distiller', None) is None:
-            raise SystemExit(f'error: --part distiller, but {type(net).__name__} has no distiller')
-        return lambda: net.distiller(lq.flatten(0, 1))
-    y = process.to_range(model.condition(lq))
-    t = torch.full((1, ), float(process.timesteps()[0]))
-    x_t = process.scale_model_input(process.prior_sample(y, torch.Generator().manual_seed(0)), t)
-    cond = encode_condition(net, lq, y)
-    return lambda: net(x_t, y, lq, t) if cond is None else net(x_t, y, lq, t, cond)
 
 
 def profile_part(net: torch.nn.Module, run: Callable[[], object], warmup: int) -> Tuple[Dict[str, float],
@@ -73,7 +68,10 @@ def main() -> None:
     lq = torch.rand(1, args.clip, 3, h, w, generator=torch.Generator().manual_seed(0))
     results = {}
     with torch.no_grad():
-        run = part_runner(model, args.part, lq)
+        parts = part_runners(model, lq)
+        if args.part not in parts:
+            raise SystemExit(f'error: --part {args.part}, but {type(model.inference_net()).__name__} has no distiller')
+        run = parts[args.part]
         for dtype in ('float32', 'bfloat16'):
             with clip_cast_scope(lq.device, dtype), network_autocast(lq.device, dtype):
                 results[dtype] = profile_part(model.inference_net(), run, args.warmup)
@@ -88,13 +86,22 @@ def main() -> None:
             print(f'{key:<52} {ms32.get(key, 0.0):9.1f} {ms16[key]:9.1f} {ms32.get(key, 0.0) / ms16[key]:7.2f}x '
                   f'{ms16[key] / total16:8.1%}')
     print(f'\n{"matrix work (bf16)":<32} {"GFLOP":>8} {"ms":>8} {"GFLOP/s":>8} {"of matmul":>9} {"fp32 ms":>8}')
+    matrix_gflop = matrix_ms = 0.0
     for kind, kernels in MATRIX_KINDS.items():
         gflop = sum(flops[op] for op in FLOP_OPS[kind]) / 1e9
         t16 = sum(v for k, v in ms16.items() if k.startswith(kernels))
         t32 = sum(v for k, v in ms32.items() if k.startswith(kernels))
+        matrix_gflop, matrix_ms = matrix_gflop + gflop, matrix_ms + t16
         if gflop and t16:
-            print(f'{kind:<32} {gflop:8.1f} {t16:8.1f} {gflop / t16 * 1e3:8.1f} {gflop / t16 * 1e3 / mm16:9.3f} '
+            print(f'{kind:<32} {gflop:8.1f} {t16:8.1f} {gflop / t16 * 1e3:8.1f} {gflop / t16 * 1e3 / mm16:9.3g} '
                   f'{t32:8.1f}')
+    # what the other kernels allow: the matrix work at the full same-run matmul rate, everything else as measured
+    other16 = total16 - matrix_ms
+    other32 = total32 - sum(v for k, v in ms32.items() if k.startswith(ALL_MATRIX))
+    bound = other16 + matrix_gflop / mm16 * 1e3
+    print(f'\nbound: the matrix work above at {mm16:.0f} GFLOP/s and every other kernel as measured: {bound:.0f} ms, '
+          f'{total32 / bound:.2f}x float32, {matrix_gflop / bound * 1e3 / mm16:.3f} of matmul (other kernels '
+          f'{other16:.0f} ms in bf16, {other32:.0f} ms in float32)')
 
 
 if __name__ == '__main__':

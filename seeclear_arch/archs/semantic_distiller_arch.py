@@ -165,13 +165,16 @@ class ContiguousKeyValueAttention(nn.MultiheadAttention):
     (sequence-first, ``(H*W, N, d)`` from ``(N, d, H*W)``). ``F.linear`` cannot fold such a view into one matrix
     product, so each key/value projection became a batched matmul with the weight expanded over the H*W rows; under
     bf16 autocast that expanded weight is materialised (4096 copies of a 256 x 256 matrix at the 1/8 grid of a 512²
-    frame). One contiguous copy of the features instead gives a single matmul, the same products in float32
-    (tested), and the distiller took 7.1 s instead of 9.6 s for a 5-frame clip in bf16 (docs/performance.md).
+    frame). One contiguous copy of the features instead gives a single matmul and the same products (tested); in a
+    bf16 clip of the paper configuration ``aten::copy_`` fell by more than half (docs/performance.md).
     """
 
     def forward(self, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, *args: Any,
                 **kwargs: Any) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
-        return super().forward(query.contiguous(), key.contiguous(), value.contiguous(), *args, **kwargs)
+        k = key.contiguous()
+        v = k if value is key else value.contiguous()  # keeps a shared key/value one tensor (a packed projection)
+        q = k if query is key else query.contiguous()
+        return super().forward(q, k, v, *args, **kwargs)
 
 
 def use_contiguous_cross_attention(model: nn.Module) -> int:

@@ -63,11 +63,13 @@ def haar_idwt(ll: torch.Tensor, highs: torch.Tensor) -> torch.Tensor:
     memory layout (a channels-last U-Net stays channels-last).
 
     Each 2x2 block is ``a, b, c, d = (ll + lh + hl + hh, ll + lh - hl - hh, ll - lh + hl - hh, ll - lh - hl + hh)
-    / 2``, written by sums and differences straight into the interleaved output without autograd (sampling); a
-    depthwise transposed convolution, whose CPU kernel is several times slower, when gradients are needed
-    (docs/performance.md, "where bf16 time goes")."""
+    / 2``, written by sums and differences straight into the interleaved output in eager sampling; a depthwise
+    transposed convolution (which oneDNN does not take on CPU; docs/performance.md) when gradients are needed or
+    under ``torch.compile``, which neither ``out=`` writes into strided views support. In bf16 the sums round twice
+    more than the convolution (tested within 3 ulp)."""
     b, c, h, w = ll.shape
-    if torch.is_grad_enabled() and (ll.requires_grad or highs.requires_grad):  # ``out=`` writes are not differentiable
+    needs_grad = torch.is_grad_enabled() and (ll.requires_grad or highs.requires_grad)
+    if needs_grad or torch.compiler.is_compiling():
         bands = torch.empty((b, 4 * c, h, w), dtype=ll.dtype, device=ll.device, memory_format=memory_format_of(ll))
         per_channel = bands.view(b, c, 4, h, w)  # a view in either layout (channel blocks of 4 bands)
         per_channel[:, :, 0] = ll

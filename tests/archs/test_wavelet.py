@@ -63,6 +63,33 @@ def test_inverse_without_gradients_is_the_differentiable_inverse(channels_last):
     torch.testing.assert_close(ll.grad, torch.full_like(ll, 2.0))  # d/d ll of the block sum: 4 * 1/2
 
 
+def _uses_conv(ll: torch.Tensor, highs: torch.Tensor) -> bool:
+    with torch.profiler.profile() as prof:
+        haar_idwt(ll, highs)
+    return any('conv' in e.name for e in prof.events())
+
+
+def test_inverse_takes_the_differentiable_path_only_when_needed(monkeypatch):
+    """Sums when nothing needs a gradient (even with autograd on); the convolution when ``ll`` or only ``highs``
+    requires one, or under ``torch.compile`` (which does not take ``out=`` writes into strided views)."""
+    ll, highs = haar_dwt(torch.randn(1, 2, 4, 6))
+    assert not _uses_conv(ll, highs)
+    assert _uses_conv(ll, highs.clone().requires_grad_(True))
+    assert _uses_conv(ll.clone().requires_grad_(True), highs)
+    monkeypatch.setattr(torch.compiler, 'is_compiling', lambda: True)
+    assert _uses_conv(ll, highs)
+
+
+def test_inverse_by_sums_in_bf16_is_within_a_few_ulp_of_the_convolution():
+    torch.manual_seed(0)
+    ll, highs = (t.bfloat16() for t in haar_dwt(torch.randn(2, 8, 16, 16)))
+    with torch.no_grad():
+        fast = haar_idwt(ll, highs).float()
+    slow = haar_idwt(ll.clone().requires_grad_(True), highs).detach().float()
+    ulp = torch.finfo(torch.bfloat16).eps * slow.abs().clamp_min(1.0)
+    assert ((fast - slow).abs() <= 3 * ulp).all()
+
+
 def test_odd_size_rejected():
     with pytest.raises(ValueError):
         haar_dwt(torch.randn(1, 1, 5, 4))

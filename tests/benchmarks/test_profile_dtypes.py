@@ -26,7 +26,9 @@ def test_profile_dtypes_compares_float32_and_bf16_per_operator(part, tmp_path, m
     conv = rows['aten::mkldnn_convolution'] if part == 'step' else rows['aten::addmm']
     assert float(conv[1]) > 0 and float(conv[2]) > 0 and conv[3].endswith('x') and conv[4].endswith('%')
     matrix = [line for line in lines if line.startswith(('convolution', 'linear'))]
-    assert matrix and all(float(line.split()[-2]) > 0 for line in matrix)  # of matmul
+    assert matrix and all(float(line.split()[-3]) > 0 for line in matrix)  # GFLOP/s
+    bound = [line for line in lines if line.startswith('bound: ')]
+    assert len(bound) == 1 and 'x float32' in bound[0] and 'of matmul' in bound[0]
 
 
 def test_profile_dtypes_names_a_missing_distiller(tmp_path, monkeypatch):
