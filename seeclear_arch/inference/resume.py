@@ -30,6 +30,7 @@ import torch
 
 from seeclear_arch.data.atomic_files import atomic_torch_save, remove_stale_temporaries, write_text
 from seeclear_arch.sampling.engine import SequenceState
+from seeclear_arch.sampling.propagation import PropagationState
 
 STATE_DIR = '.seeclear_resume'
 
@@ -124,7 +125,9 @@ class ResumeStore:
         """The state after the last completed chunk, or None to start from the first one."""
         if not osp.isfile(self.state_path):
             return None
-        return torch.load(self.state_path, map_location='cpu', weights_only=False)
+        # weights_only: a state file in an output folder is not trusted code; only its own two classes are allowed
+        with torch.serialization.safe_globals([SequenceState, PropagationState]):
+            return torch.load(self.state_path, map_location='cpu', weights_only=True)
 
     def save(self, state: SequenceState) -> None:
         """The state after a chunk whose outputs are all written (atomically; see the module docstring)."""

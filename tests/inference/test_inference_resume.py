@@ -158,3 +158,29 @@ def test_an_mp4_only_run_resumes_to_the_same_video(tiny, long_video, tmp_path, m
     assert sorted(os.listdir(osp.join(out, STATE_DIR, 'segments'))) == ['00000000.mp4', '00000006.mp4']
     run(out)
     assert os.listdir(out) == ['sr.mp4'] and _files(out) == _files(whole)
+
+
+class _Foreign:
+    """Not a resume state: loading a pickle of it must not run its code."""
+
+    def __reduce__(self):
+        return (os.system, ('echo should-not-run',))
+
+
+def test_the_state_loads_without_unpickling_arbitrary_objects(tmp_path):
+    import torch
+
+    from seeclear_arch.inference.resume import ResumeStore
+    from seeclear_arch.sampling.engine import SequenceState
+    from seeclear_arch.sampling.propagation import PropagationState
+    store = ResumeStore(str(tmp_path), {'seed': 0})
+    memory = (torch.randn(1, 4, 8), torch.randn(1, 4, 8))
+    fused = PropagationState(torch.rand(1, 3, 8, 8), torch.rand(1, 3, 8, 8))
+    store.save(SequenceState(chunk=2, start=6, memories=[memory, None], fused=fused))
+    loaded = store.load()
+    assert (loaded.chunk, loaded.start, loaded.memories[1]) == (2, 6, None)
+    assert all(torch.equal(a, b) for a, b in zip(loaded.memories[0], memory))
+    assert isinstance(loaded.fused, PropagationState) and torch.equal(loaded.fused.output, fused.output)
+    torch.save(_Foreign(), store.state_path)
+    with pytest.raises(Exception, match='Weights only load failed'):
+        store.load()
