@@ -28,17 +28,15 @@ from benchmarks.benchmark_sampling import (
 from seeclear_arch.inference.video import build_inference_model
 from seeclear_arch.sampling.engine import DTYPES, clip_cast_scope, network_autocast
 
-# FlopCounterMode's op -> the profiler's kernels that do that work (self time)
+# each kind of matrix work: the profiler's kernels that do it (self time) and FlopCounterMode's ops that count it
 MATRIX_KINDS = {
-    'convolution': ('aten::mkldnn_convolution', 'aten::_convolution', 'aten::slow_conv'),
-    'linear (addmm, mm)': ('aten::addmm', 'aten::mm'),
-    'batched matmul (bmm, baddbmm)': ('aten::bmm', 'aten::baddbmm'),
-    'attention (SDPA)': ('aten::_scaled_dot_product_flash_attention_for_cpu', ),
+    'convolution': (('aten::mkldnn_convolution', 'aten::_convolution', 'aten::slow_conv'), ('convolution', )),
+    'linear (addmm, mm)': (('aten::addmm', 'aten::mm'), ('addmm', 'mm')),
+    'batched matmul (bmm, baddbmm)': (('aten::bmm', 'aten::baddbmm'), ('bmm', 'baddbmm')),
+    'attention (SDPA)': (('aten::_scaled_dot_product_flash_attention_for_cpu', ),
+                         ('_scaled_dot_product_flash_attention_for_cpu', )),
 }
-ALL_MATRIX = tuple(k for kernels in MATRIX_KINDS.values() for k in kernels)
-FLOP_OPS = {'convolution': ('convolution', ), 'linear (addmm, mm)': ('addmm', 'mm'),
-            'batched matmul (bmm, baddbmm)': ('bmm', 'baddbmm'),
-            'attention (SDPA)': ('_scaled_dot_product_flash_attention_for_cpu', )}
+ALL_MATRIX = tuple(k for kernels, _ in MATRIX_KINDS.values() for k in kernels)
 
 
 def profile_part(net: torch.nn.Module, run: Callable[[], object], warmup: int) -> Tuple[Dict[str, float],
@@ -87,8 +85,8 @@ def main() -> None:
                   f'{ms16[key] / total16:8.1%}')
     print(f'\n{"matrix work (bf16)":<32} {"GFLOP":>8} {"ms":>8} {"GFLOP/s":>8} {"of matmul":>9} {"fp32 ms":>8}')
     matrix_gflop = matrix_ms = 0.0
-    for kind, kernels in MATRIX_KINDS.items():
-        gflop = sum(flops[op] for op in FLOP_OPS[kind]) / 1e9
+    for kind, (kernels, flop_ops) in MATRIX_KINDS.items():
+        gflop = sum(flops[op] for op in flop_ops) / 1e9
         t16 = sum(v for k, v in ms16.items() if k.startswith(kernels))
         t32 = sum(v for k, v in ms32.items() if k.startswith(kernels))
         matrix_gflop, matrix_ms = matrix_gflop + gflop, matrix_ms + t16
